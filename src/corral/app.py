@@ -1,0 +1,297 @@
+"""Wiring: options -> files -> process set -> supervisor + multiplexer.
+
+This is the only module that reads the Procfile and `.env` from disk, looks
+at the OS environment and decides how output looks; the modules it wires
+(`procfile`, `env`, `formation`, `supervisor`, `mux`, `export`) never import
+each other's concerns.
+
+Option precedence, for every option that has an environment variable:
+command line > `.env` files > OS environment > default.  The `.env` files
+themselves are located by `-d`/`CORRAL_APP_ROOT` and `-e`/`CORRAL_ENV`, which
+therefore come from the command line or the OS environment only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from corral import env as envfiles
+from corral import formation, procfile
+from corral.errors import CorralError, UsageError
+from corral.mux import Mux, Style, Writer
+from corral.spawn import reclaim_terminal, spawn_inherited
+from corral.specs import ProcessSpec
+from corral.supervisor import DEFAULT_GRACE, Supervisor, exec_failure_code
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"", "0", "false", "no", "off"}
+
+
+@dataclass
+class Project:
+    """The app directory, its Procfile path and its `.env` values."""
+
+    root: Path
+    procfile: Path
+    procfile_shown: str
+    dotenv: dict[str, str]
+    os_env: Mapping[str, str]
+
+    def setting(self, cli: object, *keys: str) -> str | None:
+        """An option's value: the command line, else `.env`, else the OS env."""
+        if cli is not None:
+            return str(cli)
+        for source in (self.dotenv, self.os_env):
+            for key in keys:
+                if key in source:
+                    return source[key]
+        return None
+
+    def child_env(self) -> dict[str, str]:
+        """OS environment overlaid by the `.env` files."""
+        merged = dict(self.os_env)
+        merged.update(self.dotenv)
+        return merged
+
+
+def load_project(args: argparse.Namespace, os_env: Mapping[str, str] | None = None) -> Project:
+    os_env = dict(os.environ if os_env is None else os_env)
+    root_text = args.app_root or os_env.get("CORRAL_APP_ROOT") or "."
+    root = Path(root_text)
+    if not root.is_dir():
+        raise CorralError(f"{root_text}: app root is not a directory")
+    env_text = args.env or os_env.get("CORRAL_ENV")
+    names = formation.parse_names([env_text]) if env_text else [envfiles.DEFAULT_ENV_FILE]
+    dotenv = envfiles.load(root, names, explicit=env_text is not None, base=os_env)
+    procfile_text = args.procfile or dotenv.get("PROCFILE") or os_env.get("PROCFILE") or "Procfile"
+    path = root / procfile_text
+    shown = procfile_text if root_text == "." else str(path)
+    return Project(root, path, shown, dotenv, os_env)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.command == "start":
+        return start(args)
+    if args.command == "run":
+        return run(args)
+    if args.command == "check":
+        return check(args)
+    if args.command == "export":
+        return export(args)
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+# -- start --------------------------------------------------------------------
+
+
+def start(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    entries = procfile.load(project.procfile, project.procfile_shown)
+    known = [e.name for e in entries]
+    counts = formation.parse_counts(
+        _listing(project, args.concurrency, "CORRAL_CONCURRENCY"), known
+    )
+    quiet = formation.parse_names(_listing(project, args.quiet, "CORRAL_QUIET"))
+    selected = args.processes or formation.parse_names(_listing(project, None, "CORRAL_PROCESSES"))
+    child_env = project.child_env()
+    if "PYTHONUNBUFFERED" not in child_env:
+        # Python children would otherwise hold their output until exit when
+        # writing to a pipe: the most common "no output" complaint.
+        child_env["PYTHONUNBUFFERED"] = "1"
+    specs = formation.expand(
+        entries,
+        env=child_env,
+        base_port=_port(project, args.port),
+        counts=counts,
+        selected=selected,
+        quiet=quiet,
+        cwd=str(project.root.resolve()),
+    )
+    if not specs:
+        raise UsageError("nothing to start: every selected process has concurrency 0")
+    style = _style(project, args)
+    writer = Writer(sys.stdout.fileno(), nonblocking=not _isatty(sys.stdout.fileno()))
+    mux = Mux([s.name for s in specs], writer, style, quiet=[s.name for s in specs if s.quiet])
+    sys.stdout.flush()
+    return Supervisor(specs, mux, grace=_timeout(project, args.timeout)).run()
+
+
+def _listing(project: Project, cli: list[str] | None, key: str) -> list[str]:
+    if cli:
+        return list(cli)
+    value = project.setting(None, key)
+    return [value] if value else []
+
+
+def _port(project: Project, cli: str | None) -> int:
+    text = project.setting(cli, "PORT")
+    if text is None:
+        return formation.DEFAULT_PORT
+    try:
+        port = int(text)
+    except ValueError:
+        raise UsageError(f"bad port {text!r}: not a whole number") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"bad port {text!r}: must be 1-65535")
+    return port
+
+
+def _timeout(project: Project, cli: str | None) -> float:
+    text = project.setting(cli, "CORRAL_TIMEOUT")
+    if text is None:
+        return DEFAULT_GRACE
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"bad timeout {text!r}: not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise UsageError(f"bad timeout {text!r}: must be 0 or more seconds")
+    return value
+
+
+def _flag(project: Project, cli: bool | None, key: str) -> bool:
+    if cli:
+        return True
+    text = project.setting(None, key)
+    if text is None:
+        return False
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise UsageError(f"bad {key} {text!r}: use 1/0, true/false, yes/no or on/off")
+
+
+def _style(project: Project, args: argparse.Namespace) -> Style:
+    log_format = (project.setting(args.log_format, "CORRAL_LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise UsageError(f"bad log format {log_format!r}: use text or json")
+    return Style(
+        colour=_colour(project, args) and log_format == "text",
+        prefix=not (args.no_prefix or _flag(project, None, "CORRAL_NO_PREFIX")),
+        timestamp=not _flag(project, args.no_timestamp, "CORRAL_NO_TIMESTAMP"),
+        json=log_format == "json",
+    )
+
+
+def _colour(project: Project, args: argparse.Namespace) -> bool:
+    """Colour decision: --no-colour/--colour, then NO_COLOR, FORCE_COLOR, the TTY check."""
+    if args.no_colour:
+        return False
+    when = (project.setting(args.colour, "CORRAL_COLOUR", "CORRAL_COLOR") or "auto").lower()
+    if when not in ("auto", "always", "never"):
+        raise UsageError(f"bad colour setting {when!r}: use auto, always or never")
+    if when != "auto":
+        enabled = when == "always"
+    elif project.os_env.get("NO_COLOR"):
+        enabled = False
+    elif project.os_env.get("FORCE_COLOR"):
+        enabled = True
+    else:
+        enabled = _isatty(sys.stdout.fileno())
+    if enabled:
+        import colorama
+
+        colorama.just_fix_windows_console()  # a no-op outside Windows consoles
+    return enabled
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+# -- run ----------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("run: no command given (usage: corral run [--] CMD [ARGS...])")
+    project = load_project(args)
+    spec = ProcessSpec(
+        name="run", kind="run", command=" ".join(argv), env=project.child_env(), argv=tuple(argv)
+    )
+    style = Style(notices=False)
+    mux = Mux([spec.name], Writer(sys.stderr.fileno(), nonblocking=False), style)
+    failure: list[OSError] = []
+
+    def spawn(spec: ProcessSpec):  # type: ignore[no-untyped-def]
+        try:
+            return spawn_inherited(spec)
+        except OSError as exc:
+            failure.append(exc)
+            raise
+
+    sys.stdout.flush()
+    try:
+        code = Supervisor([spec], mux, spawn=spawn, relay=True, grace=_timeout(project, None)).run()
+    finally:
+        reclaim_terminal()
+    if failure:
+        exc = failure[0]
+        reason = (
+            "command not found"
+            if isinstance(exc, FileNotFoundError)
+            else (exc.strerror or str(exc))
+        )
+        print(f"corral: error: {argv[0]}: {reason}", file=sys.stderr)
+        return exec_failure_code(exc)
+    return code
+
+
+# -- check --------------------------------------------------------------------
+
+
+def check(args: argparse.Namespace) -> int:
+    project = load_project(args)
+    entries = procfile.load(project.procfile, project.procfile_shown)
+    print(f"Valid procfile detected ({', '.join(e.name for e in entries)})", file=sys.stderr)
+    return 0
+
+
+# -- export -------------------------------------------------------------------
+
+
+def export(args: argparse.Namespace) -> int:
+    from corral import export as exporters
+
+    project = load_project(args)
+    entries = procfile.load(project.procfile, project.procfile_shown)
+    known = [e.name for e in entries]
+    root = project.root.resolve()
+    app_name = args.app or root.name or "app"
+    env_text = args.env or project.os_env.get("CORRAL_ENV")
+    names = formation.parse_names([env_text]) if env_text else [envfiles.DEFAULT_ENV_FILE]
+    env_files = [(root / n).resolve() for n in names if (root / n).is_file()]
+    ctx = exporters.ExportContext(
+        app=app_name,
+        entries=entries,
+        counts=formation.parse_counts(args.concurrency or [], known),
+        base_port=_port(project, args.port),
+        env=project.dotenv,
+        env_files=env_files,
+        app_root=root,
+        log_dir=args.log or f"/var/log/{app_name}",
+        user=args.user or app_name,
+        shell=args.shell or "/bin/sh",
+        timeout=_timeout(project, args.timeout),
+        template_dir=Path(args.template_dir) if args.template_dir else None,
+        image=args.image,
+        secret=args.k8s_secret,
+    )
+    files = exporters.render(args.format, ctx)
+    exporters.write(files, Path(args.location))
+    for f in files:
+        print(f"wrote {Path(args.location) / f.path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,206 @@
+"""The command line: argparse in, `app` calls out, one-line errors.
+
+honcho's command lines must keep working, so the global options (`-f -e -d
+--no-colour --no-prefix`) are accepted before *or* after the subcommand: they
+are defined on the main parser with defaults and again on each subcommand with
+`SUPPRESS`, so a value given after the subcommand wins and no default
+overwrites one given before it.
+
+Options that matter in a container can also come from the environment (or the
+`.env` file), so a Dockerfile can set them with `ENV`; precedence is command
+line > `.env` > OS environment > default (see README, "Configuration").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from corral import __version__, app
+from corral.errors import CorralError
+
+PROG = "corral"
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    def d(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "-e",
+        "--env",
+        metavar="FILES",
+        default=d(None),
+        help="env file[,file...] (default: .env; env CORRAL_ENV)",
+    )
+    parser.add_argument(
+        "-d",
+        "--app-root",
+        metavar="DIR",
+        default=d(None),
+        help="directory of the Procfile and .env, and the processes' "
+        "working directory (default: .; env CORRAL_APP_ROOT)",
+    )
+    parser.add_argument(
+        "-f",
+        "--procfile",
+        metavar="FILE",
+        default=d(None),
+        help="Procfile path (default: Procfile; env PROCFILE)",
+    )
+    parser.add_argument(
+        "--no-colour",
+        "--no-color",
+        dest="no_colour",
+        action="store_true",
+        default=d(False),
+        help="disable coloured output",
+    )
+    parser.add_argument(
+        "--no-prefix",
+        action="store_true",
+        default=d(False),
+        help="print bare lines, without time and name",
+    )
+    parser.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Run the processes of a Procfile.")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    sub.required = True
+
+    start = sub.add_parser(
+        "start",
+        help="start the application (or the given processes)",
+        description="Start every Procfile process (or the given types).",
+    )
+    _common(start, suppress=True)
+    start.add_argument(
+        "processes",
+        nargs="*",
+        metavar="PROCESS",
+        help="process types to start (default: all; env CORRAL_PROCESSES)",
+    )
+    start.add_argument(
+        "-c",
+        "--concurrency",
+        action="append",
+        metavar="NAME=N[,NAME=N]",
+        help="instances per type, e.g. web=2,worker=3 (env CORRAL_CONCURRENCY)",
+    )
+    start.add_argument("-p", "--port", metavar="N", help="base port (default: 5000; env PORT)")
+    start.add_argument(
+        "-q",
+        "--quiet",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="hide the output of these processes (env CORRAL_QUIET)",
+    )
+    start.add_argument(
+        "-t",
+        "--timeout",
+        metavar="SECONDS",
+        help="grace period before SIGKILL (default: 5; env CORRAL_TIMEOUT)",
+    )
+    start.add_argument(
+        "--no-timestamp",
+        action="store_true",
+        default=None,
+        help="drop the time from the prefix (env CORRAL_NO_TIMESTAMP=1)",
+    )
+    start.add_argument(
+        "--colour",
+        "--color",
+        dest="colour",
+        metavar="WHEN",
+        help="auto, always or never (default: auto; env CORRAL_COLOUR)",
+    )
+    start.add_argument(
+        "--log-format", metavar="FORMAT", help="text or json (default: text; env CORRAL_LOG_FORMAT)"
+    )
+
+    run = sub.add_parser(
+        "run",
+        help="run one command with the application's environment",
+        description="Run CMD with the .env environment; exit with its code.",
+    )
+    _common(run, suppress=True)
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="CMD ...")
+
+    check = sub.add_parser("check", help="validate the Procfile and .env files")
+    _common(check, suppress=True)
+
+    export = sub.add_parser(
+        "export", help="export to systemd, supervisord, runit, compose or kubernetes"
+    )
+    _common(export, suppress=True)
+    export.add_argument(
+        "format",
+        metavar="FORMAT",
+        help="systemd, supervisord, runit, compose (docker-compose) or kubernetes (k8s)",
+    )
+    export.add_argument("location", metavar="LOCATION", help="folder to write to")
+    export.add_argument("-a", "--app", metavar="APP", help="app name (default: directory name)")
+    export.add_argument("-l", "--log", metavar="DIR", help="log directory (default: /var/log/APP)")
+    export.add_argument("-p", "--port", metavar="N", help="base port (default: 5000)")
+    export.add_argument(
+        "-c", "--concurrency", action="append", metavar="NAME=N[,NAME=N]", help="instances per type"
+    )
+    export.add_argument("-u", "--user", metavar="USER", help="user to run as (default: APP)")
+    export.add_argument("-s", "--shell", metavar="SHELL", help="shell (default: /bin/sh)")
+    export.add_argument(
+        "-t",
+        "--template-dir",
+        metavar="DIR",
+        help="directory of templates that override the built-in ones",
+    )
+    export.add_argument(
+        "-T", "--timeout", metavar="SECONDS", help="grace period before SIGKILL (default: 5)"
+    )
+    export.add_argument("--image", metavar="IMAGE", help="container image (compose, kubernetes)")
+    export.add_argument(
+        "--k8s-secret",
+        action="store_true",
+        help="kubernetes: put the .env in a Secret, not a ConfigMap",
+    )
+
+    sub.add_parser("version", help="print the version")
+    help_ = sub.add_parser("help", help="describe the commands, or one command")
+    help_.add_argument("task", nargs="?", metavar="COMMAND")
+    parser.set_defaults(_subparsers=sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "version":
+            print(f"{PROG} {__version__}")
+            return 0
+        if args.command == "help":
+            return _help(parser, args._subparsers, args.task)
+        return app.main(args)
+    except CorralError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _help(
+    parser: argparse.ArgumentParser,
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    task: str | None,
+) -> int:
+    if task is None:
+        parser.print_help()
+        return 0
+    choices = sub.choices
+    if task not in choices:
+        raise CorralError(f"help: unknown command {task!r} (commands: {', '.join(choices)})")
+    choices[task].print_help()
+    return 0

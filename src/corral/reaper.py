@@ -1,0 +1,82 @@
+"""Reaping: the only place corral calls `waitpid`.
+
+Why nothing else may wait: a catch-all `waitpid(-1)` steals the status of any
+child, so if `subprocess.Popen.wait()` also ran, one of them would get a wrong
+exit code (Popen reports 0 for a pid reaped behind its back).  The supervisor
+keeps a pid table and asks `reap()` after every wakeup, as tini and gunicorn do.
+
+As PID 1 the kernel re-parents every orphan in the namespace to corral; as any
+other pid we ask for the same with `PR_SET_CHILD_SUBREAPER`, so the daemons
+and `setsid` escapees of our children come back to us to be reaped and, at
+shutdown, stopped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from collections.abc import Iterator
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def reap() -> Iterator[tuple[int, int]]:
+    """Yield `(pid, exit_code)` for every child that has exited, without blocking."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, exit_code(status)
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell would report it: the code, or 128 + signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def become_subreaper() -> bool:
+    """Ask the kernel to re-parent our orphaned descendants to us (Linux >= 3.4)."""
+    if os.getpid() == 1:
+        return True  # init already gets every orphan of its namespace
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def children() -> list[int]:
+    """Pids of our live (not yet reaped) children, direct or adopted."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command name may contain spaces and parentheses: split after the last ')'
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == me:
+            found.append(int(entry))
+    return found
