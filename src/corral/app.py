@@ -14,6 +14,7 @@ therefore come from the command line or the OS environment only.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from corral import env as envfiles
 from corral import formation, procfile
 from corral.errors import CorralError, UsageError
 from corral.mux import Mux, Style, Writer
-from corral.spawn import reclaim_terminal, spawn_inherited
+from corral.spawn import reclaim_terminal, spawn_inherited, spawn_piped
 from corral.specs import ProcessSpec
 from corral.supervisor import DEFAULT_GRACE, Supervisor, exec_failure_code
 
@@ -118,7 +119,10 @@ def start(args: argparse.Namespace) -> int:
     writer = Writer(sys.stdout.fileno(), nonblocking=not _isatty(sys.stdout.fileno()))
     mux = Mux([s.name for s in specs], writer, style, quiet=[s.name for s in specs if s.quiet])
     sys.stdout.flush()
-    return Supervisor(specs, mux, grace=_timeout(project, args.timeout)).run()
+    # JSON logs keep a child's stdout and stderr apart (`stream`); text keeps
+    # them merged in one pipe, so their relative order is exactly the child's.
+    spawn = functools.partial(spawn_piped, split_streams=style.json)
+    return Supervisor(specs, mux, grace=_timeout(project, args.timeout), spawn=spawn).run()
 
 
 def _listing(project: Project, cli: list[str] | None, key: str) -> list[str]:

@@ -128,7 +128,7 @@ class Supervisor:
                 self.sink.tick(now)
                 self._check_deadline(now)
                 self._write_output()
-            self._drain_pipes()
+            self._drain(list(self._pipes), to_eof=True)
             self.sink.flush_all()
             self.sink.writer.finish()
             self._selector.close()
@@ -246,21 +246,31 @@ class Supervisor:
         del child.pipes[fd]
         self.sink.close(child.name, stream)
 
-    def _drain_pipes(self) -> None:
-        """At the end: whatever is still in the pipes goes out too."""
-        for fd in list(self._pipes):
+    def _drain(self, fds: list[int], to_eof: bool) -> None:
+        """Read `fds` until they are empty (`to_eof`: until closed) and pass it on.
+
+        Used when a child is reaped, so everything it wrote comes before its
+        `stopped` line, and at the very end, so nothing in a pipe is lost.
+        """
+        for fd in fds:
+            child, stream = self._pipes[fd]
             while True:
                 try:
                     data = os.read(fd, READ_SIZE)
+                except BlockingIOError:
+                    # empty but still open: at the end, only a process outside
+                    # our tree can hold it, and we do not wait for strangers
+                    if to_eof:
+                        self._close_pipe(fd)
+                    break
                 except OSError:
                     data = b""
                 if not data:
+                    self._close_pipe(fd)
                     break
-                child, stream = self._pipes[fd]
                 self.sink.feed(child.name, stream, data)
                 if self.sink.writer.pending > self.high_water:
                     self.sink.writer.finish()
-            self._close_pipe(fd)
 
     def _reap(self) -> None:
         for pid, code in reaper.reap():
@@ -269,6 +279,7 @@ class Supervisor:
             if child is None:
                 continue  # an adopted orphan: reaped quietly, never an app exit
             child.reaped(code)
+            self._drain(list(child.pipes), to_eof=False)
             self._notice(
                 f"{child.name} stopped (rc={code})", "stopped", process=child.name, rc=code
             )
