@@ -99,6 +99,9 @@ def start(args: argparse.Namespace) -> int:
     )
     quiet = formation.parse_names(_listing(project, args.quiet, "CORRAL_QUIET"))
     selected = args.processes or formation.parse_names(_listing(project, None, "CORRAL_PROCESSES"))
+    tty = (project.setting(args.tty, "CORRAL_TTY") or "").strip()
+    all_tty = tty.lower() in TRUE_WORDS | {"*", "all"}
+    tty_names = ["*"] if all_tty else formation.parse_names([tty])
     child_env = project.child_env()
     if "PYTHONUNBUFFERED" not in child_env:
         # Python children would otherwise hold their output until exit when
@@ -111,18 +114,46 @@ def start(args: argparse.Namespace) -> int:
         counts=counts,
         selected=selected,
         quiet=quiet,
+        tty=tty_names,
         cwd=str(project.root.resolve()),
     )
     if not specs:
         raise UsageError("nothing to start: every selected process has concurrency 0")
     style = _style(project, args)
-    writer = Writer(sys.stdout.fileno(), nonblocking=not _isatty(sys.stdout.fileno()))
-    mux = Mux([s.name for s in specs], writer, style, quiet=[s.name for s in specs if s.quiet])
+    writer = _writer(sys.stdout.fileno())
+    err_writer = None
+    if _flag(project, args.split_stderr, "CORRAL_SPLIT_STDERR") and not style.json:
+        if not _same_file(sys.stdout.fileno(), sys.stderr.fileno()):
+            err_writer = _writer(sys.stderr.fileno())
+        split = True
+    else:
+        split = style.json
+    mux = Mux(
+        [s.name for s in specs],
+        writer,
+        style,
+        quiet=[s.name for s in specs if s.quiet],
+        err_writer=err_writer,
+    )
     sys.stdout.flush()
     # JSON logs keep a child's stdout and stderr apart (`stream`); text keeps
     # them merged in one pipe, so their relative order is exactly the child's.
-    spawn = functools.partial(spawn_piped, split_streams=style.json)
+    spawn = functools.partial(spawn_piped, split_streams=split)
     return Supervisor(specs, mux, grace=_timeout(project, args.timeout), spawn=spawn).run()
+
+
+def _writer(fd: int) -> Writer:
+    # Terminals stay blocking: their file description is shared with the shell.
+    return Writer(fd, nonblocking=not _isatty(fd))
+
+
+def _same_file(fd1: int, fd2: int) -> bool:
+    """Both fds lead to the same file (`2>&1`): one writer, or lines could tear."""
+    try:
+        a, b = os.fstat(fd1), os.fstat(fd2)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _listing(project: Project, cli: list[str] | None, key: str) -> list[str]:

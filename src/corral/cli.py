@@ -121,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--log-format", metavar="FORMAT", help="text or json (default: text; env CORRAL_LOG_FORMAT)"
     )
+    start.add_argument(
+        "--tty",
+        nargs="?",
+        const="*",
+        metavar="NAME[,NAME]",
+        help="run processes on a pseudo-terminal: all, or --tty=web,worker (env CORRAL_TTY)",
+    )
+    start.add_argument(
+        "--split-stderr",
+        action="store_true",
+        default=None,
+        help="text mode: children's stderr to corral's stderr (env CORRAL_SPLIT_STDERR=1)",
+    )
 
     run = sub.add_parser(
         "run",

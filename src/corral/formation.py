@@ -67,24 +67,27 @@ def expand(
     counts: Mapping[str, int] | None = None,
     selected: Sequence[str] = (),
     quiet: Iterable[str] = (),
+    tty: Iterable[str] = (),
     cwd: str | None = None,
 ) -> list[ProcessSpec]:
     """Expand entries into instances.
 
     `env` is the base environment of every child (OS environment overlaid by
     the `.env` files); `selected` limits the run to those types, in Procfile
-    order; `quiet` names types or instances whose output is hidden.
+    order; `quiet` names types or instances whose output is hidden; `tty`
+    names types or instances to run on a pseudo-terminal (`*`: all).
     """
     known = [e.name for e in entries]
     for name in selected:
         check_known(name, known, "start")
-    quiet_set = set(quiet)
     instance_names = {
         f"{e.name}.{i}" for e in entries for i in range(1, (counts or {}).get(e.name, 1) + 1)
     }
-    for name in quiet_set:
-        if name not in known and name not in instance_names:
-            check_known(name, known, "quiet")
+    quiet_set, tty_set = set(quiet), set(tty)
+    for what, names in (("quiet", quiet_set), ("tty", tty_set - {"*"})):
+        for name in names:
+            if name not in known and name not in instance_names:
+                check_known(name, known, what)
     specs: list[ProcessSpec] = []
     for index, entry in enumerate(entries):
         if selected and entry.name not in selected:
@@ -103,6 +106,7 @@ def expand(
                     cwd=cwd,
                     port=port,
                     quiet=entry.name in quiet_set or name in quiet_set,
+                    tty=bool({"*", entry.name, name} & tty_set),
                 )
             )
     return specs

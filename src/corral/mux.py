@@ -163,8 +163,12 @@ class Mux:
         writer: Writer,
         style: Style,
         quiet: Iterable[str] = (),
+        err_writer: Writer | None = None,
     ) -> None:
         self.writer = writer
+        # children's stderr goes here when given (text mode, --split-stderr)
+        self.err_writer = err_writer
+        self.writers = [writer] if err_writer is None else [writer, err_writer]
         self.style = style
         self.quiet = frozenset(quiet)
         self.width = max([len(SYSTEM), *(len(n) for n in names)])
@@ -250,11 +254,12 @@ class Mux:
         if self.style.json:
             self.writer.append(self._json_lines(name, stream, lines, now))
             return
+        writer = self.err_writer if stream == "stderr" and self.err_writer else self.writer
         prefix = self._prefix(name, now)
         if not prefix:
-            self.writer.append(b"\n".join(lines) + b"\n")
+            writer.append(b"\n".join(lines) + b"\n")
             return
-        self.writer.append(prefix + (b"\n" + prefix).join(lines) + b"\n")
+        writer.append(prefix + (b"\n" + prefix).join(lines) + b"\n")
 
     def _prefix(self, name: str, now: float) -> bytes:
         style = self.style

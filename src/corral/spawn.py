@@ -16,10 +16,14 @@ them in order.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import signal
+import struct
 import subprocess
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -62,7 +66,12 @@ def _pipe() -> tuple[int, int]:
 
 
 def spawn_piped(spec: ProcessSpec, split_streams: bool = False) -> Child:
-    """Start `spec` in a new session with stdin from /dev/null and output on pipes."""
+    """Start `spec` in a new session with stdin from /dev/null and output on pipes.
+
+    A spec with `tty` set runs on a pseudo-terminal instead (`spawn_pty`).
+    """
+    if spec.tty:
+        return spawn_pty(spec)
     out_r, out_w = _pipe()
     err_r, err_w = _pipe() if split_streams else (out_r, out_w)
     try:
@@ -87,6 +96,43 @@ def spawn_piped(spec: ProcessSpec, split_streams: bool = False) -> Child:
     if split_streams:
         pipes[err_r] = STDERR
     return Child(spec, popen.pid, popen, pipes)
+
+
+def spawn_pty(spec: ProcessSpec, rows: int = 24, columns: int = 80) -> Child:
+    """Start `spec` on a new pseudo-terminal, its controlling terminal.
+
+    Programs then see a terminal on stdin/stdout/stderr, so they keep their
+    colours and line-buffer their output (hivemind's approach, without tmux).
+    stdout and stderr are one stream on a terminal; nobody types on it.
+    """
+    master, slave = os.openpty()
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    os.set_blocking(master, False)
+    try:
+        popen = subprocess.Popen(
+            spec.args(),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            start_new_session=True,
+            restore_signals=True,
+            close_fds=True,
+            preexec_fn=_controlling_terminal,
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return Child(spec, popen.pid, popen, {master: STDOUT})
+
+
+def _controlling_terminal() -> None:
+    """preexec hook (after setsid): make stdin, the pty, our controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _take_terminal(fd: int) -> Callable[[], None]:

@@ -23,6 +23,7 @@ class ProcessSpec:
     cwd:     working directory of the child (None: corral's own)
     port:    the PORT given to this instance
     quiet:   hide its output lines (start/stop lines still show)
+    tty:     run it on a pseudo-terminal instead of pipes
     """
 
     name: str
@@ -32,6 +33,7 @@ class ProcessSpec:
     cwd: str | None = None
     port: int | None = None
     quiet: bool = False
+    tty: bool = False
     argv: tuple[str, ...] | None = None
     stop_signal: int = signal.SIGTERM
 

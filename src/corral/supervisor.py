@@ -66,7 +66,7 @@ class Sink(Protocol):
     """Where the supervisor's observations go (the multiplexer, in practice)."""
 
     @property
-    def writer(self) -> OutputWriter: ...
+    def writers(self) -> Sequence[OutputWriter]: ...
 
     def feed(self, name: str, stream: str, data: bytes, now: float | None = None) -> None: ...
     def close(self, name: str, stream: str, now: float | None = None) -> None: ...
@@ -106,7 +106,7 @@ class Supervisor:
         self._signalled: set[int] = set()  # descendants sent the stop signal
         self._pipes: dict[int, tuple[Child, str]] = {}
         self._reading = True
-        self._writing = False
+        self._writing: set[int] = set()  # output fds waiting to be writable
         self._selector = selectors.DefaultSelector()
 
     # -- the loop -----------------------------------------------------------
@@ -130,7 +130,8 @@ class Supervisor:
                 self._write_output()
             self._drain(list(self._pipes), to_eof=True)
             self.sink.flush_all()
-            self.sink.writer.finish()
+            for writer in self.sink.writers:
+                writer.finish()
             self._selector.close()
         return 0 if self.exit_code is None else self.exit_code
 
@@ -269,8 +270,9 @@ class Supervisor:
                     self._close_pipe(fd)
                     break
                 self.sink.feed(child.name, stream, data)
-                if self.sink.writer.pending > self.high_water:
-                    self.sink.writer.finish()
+                if self._pending() > self.high_water:
+                    for writer in self.sink.writers:
+                        writer.finish()
 
     def _reap(self) -> None:
         for pid, code in reaper.reap():
@@ -353,28 +355,32 @@ class Supervisor:
     def _notice(self, message: str, event: str, **fields: object) -> None:
         self.sink.notice(message, event, **fields)
 
+    def _pending(self) -> int:
+        return sum(w.pending for w in self.sink.writers)
+
     def _write_output(self) -> None:
-        writer = self.sink.writer
-        try:
-            writer.flush()
-        except BrokenPipeError:
-            # Nobody reads our output any more (`corral start | head`): stop.
-            self._set_exit(EXIT_OUTPUT_CLOSED)
-            self._begin_stop()
-        backed_up = writer.pending > 0 and not writer.closed
-        if backed_up != self._writing:
-            if backed_up:
+        for writer in self.sink.writers:
+            try:
+                writer.flush()
+            except BrokenPipeError:
+                # Nobody reads our output any more (`corral start | head`): stop.
+                self._set_exit(EXIT_OUTPUT_CLOSED)
+                self._begin_stop()
+            backed_up = writer.pending > 0 and not writer.closed
+            if backed_up and writer.fd not in self._writing:
                 self._selector.register(writer.fd, selectors.EVENT_WRITE, _OUTPUT)
-            else:
+                self._writing.add(writer.fd)
+            elif not backed_up and writer.fd in self._writing:
                 self._selector.unregister(writer.fd)
-            self._writing = backed_up
-        # Backpressure: stop reading while stdout is far behind, so a fast
+                self._writing.discard(writer.fd)
+        # Backpressure: stop reading while the output is far behind, so a fast
         # child blocks on its pipe instead of growing our memory.
-        if self._reading and writer.pending > self.high_water:
+        pending = self._pending()
+        if self._reading and pending > self.high_water:
             for fd in self._pipes:
                 self._selector.unregister(fd)
             self._reading = False
-        elif not self._reading and writer.pending <= self.low_water:
+        elif not self._reading and pending <= self.low_water:
             for fd, (_, stream) in self._pipes.items():
                 self._selector.register(fd, selectors.EVENT_READ, stream)
             self._reading = True
