@@ -18,7 +18,7 @@ Built for throughput and for losing nothing:
   `PARTIAL_DELAY` of silence; the rest of it follows as a new line;
 * `\\r` and `\\r\\n` end a line too (honcho splits on `\\r` as well), so a
   progress bar's updates become lines instead of overwriting the prefix;
-* the buffer is bounded: past `HIGH_WATER` pending bytes the supervisor stops
+* the buffer is bounded: past a high-water mark of pending bytes the supervisor stops
   reading children (they block on their pipes) until stdout catches up.
 """
 
@@ -34,8 +34,6 @@ from dataclasses import dataclass
 
 SYSTEM = "system"
 PARTIAL_DELAY = 0.05  # seconds of silence before a partial line is shown
-HIGH_WATER = 1 << 20  # pending output bytes at which reading pauses
-LOW_WATER = 1 << 16  # ... and resumes
 # honcho's palette order: cyan, yellow, green, magenta, red, blue, then bright
 PALETTE = ("36", "33", "32", "35", "31", "34", "36;1", "33;1", "32;1", "35;1", "31;1", "34;1")
 RESET = b"\033[0m"

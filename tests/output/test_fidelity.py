@@ -1,0 +1,206 @@
+"""Black-box: the multiplexer loses nothing, tears nothing, and stays bounded."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support import CORRAL, base_env, run_corral, wait_for
+
+PY = sys.executable
+LINE_RE = re.compile(rb"^\d\d:\d\d:\d\d (\S+)\s+\| (.*)$")
+
+
+def writer_script(tmp: Path) -> Path:
+    """A child that writes N numbered lines of ~100 bytes as fast as it can."""
+    script = tmp / "writer.py"
+    script.write_text(
+        "import os, sys\n"
+        "name, n = sys.argv[1], int(sys.argv[2])\n"
+        "pad = 'x' * 80\n"
+        "buf = ''.join(f'{name} {i:08d} {pad}\\n' for i in range(n)).encode()\n"
+        "view = memoryview(buf)\n"
+        "while view:\n"
+        "    view = view[os.write(1, view):]\n"
+    )
+    return script
+
+
+def test_lossless_and_untorn_under_load(app_dir: Callable[..., Path]) -> None:
+    count = 40_000
+    root = app_dir()
+    script = writer_script(root)
+    procfile = "".join(f"w{i}: {PY} {script} w{i} {count}; sleep 30\n" for i in range(4))
+    procfile += f"done: {PY} -c 'import time; time.sleep(2.5)'\n"
+    (root / "Procfile").write_text(procfile)
+    result = subprocess.run(
+        [CORRAL, "start", "--no-colour", "-t", "1"],
+        cwd=root,
+        env=base_env(),
+        capture_output=True,
+        timeout=60,
+    )
+    seen: dict[str, list[int]] = {f"w{i}": [] for i in range(4)}
+    for raw in result.stdout.split(b"\n")[:-1]:
+        match = LINE_RE.match(raw)
+        assert match, f"not a prefixed line: {raw[:120]!r}"
+        name, text = match.group(1).decode(), match.group(2)
+        if name == "system":
+            continue
+        writer, number, pad = text.split(b" ")
+        assert name == writer.decode() + ".1" and pad == b"x" * 80, raw[:120]
+        seen[writer.decode()].append(int(number))
+    for numbers in seen.values():
+        assert numbers == list(range(count))  # every line, once, in order
+
+
+def test_a_one_mebibyte_line_stays_one_line(app_dir: Callable[..., Path]) -> None:
+    root = app_dir(
+        Procfile=(
+            f"big: {PY} -c \"import sys; sys.stdout.write('A' * (1 << 20) + '\\\\n')\"; sleep 0.3\n"
+            f"chatty: for i in 1 2 3 4 5; do echo chat$i; done; sleep 5\n"
+        )
+    )
+    result = run_corral("start", "--no-colour", "-t", "1", cwd=root)
+    big = [
+        line
+        for line in result.lines
+        if line.startswith(tuple("0123456789")) and "big.1" in line and "AAAA" in line
+    ]
+    assert len(big) == 1
+    assert big[0].endswith("| " + "A" * (1 << 20))
+    assert sum(1 for line in result.lines if re.search(r"chatty\.1 +\| chat\d$", line)) == 5
+
+
+def test_invalid_utf8_and_carriage_returns(app_dir: Callable[..., Path]) -> None:
+    root = app_dir(
+        Procfile="p: printf 'bad \\377\\376 bytes\\n10%%\\r20%%\\r30%%\\r\\ndos\\r\\nend'\n"
+    )
+    proc = subprocess.run(
+        [CORRAL, "start", "--no-colour", "--no-timestamp"],
+        cwd=root,
+        env=base_env(),
+        capture_output=True,
+        timeout=30,
+    )
+    lines = [line for line in proc.stdout.split(b"\n") if line.startswith(b"p.1")]
+    assert [line.split(b"| ", 1)[1] for line in lines] == [
+        b"bad \xff\xfe bytes",
+        b"10%",
+        b"20%",
+        b"30%",
+        b"dos",
+        b"end",
+    ]
+    assert proc.returncode == 0
+
+
+def test_partial_line_is_shown_before_the_rest_arrives(app_dir: Callable[..., Path]) -> None:
+    root = app_dir(Procfile="prompt: printf 'Password: '; sleep 3; echo; echo done\n")
+    proc = subprocess.Popen(
+        [CORRAL, "start", "--no-colour", "--no-timestamp"],
+        cwd=root,
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        started = time.monotonic()
+        os.set_blocking(proc.stdout.fileno(), False)
+        received = b""
+
+        def partial_shown() -> bool:
+            nonlocal received
+            with contextlib.suppress(BlockingIOError):
+                received += os.read(proc.stdout.fileno(), 4096)  # type: ignore[union-attr]
+            return b"prompt.1 | Password: \n" in received
+
+        wait_for(partial_shown, timeout=2.5)
+        assert time.monotonic() - started < 2.5  # long before the sleep ends
+        assert b"done" not in received
+        proc.wait(timeout=10)
+        received += proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert b"prompt.1 | done\n" in received
+
+
+def test_json_lines_schema(app_dir: Callable[..., Path]) -> None:
+    root = app_dir(Procfile="web: echo out; echo err >&2; printf '\\377'\n")
+    result = run_corral("start", "--log-format", "json", cwd=root)
+    records = [json.loads(line) for line in result.lines]
+    iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+    assert all(iso.match(r["time"]) for r in records)
+    assert all({"time", "process", "stream", "line"} <= r.keys() for r in records)
+    output = [(r["stream"], r["line"]) for r in records if r["stream"] != "system"]
+    assert sorted(output) == [("stderr", "err"), ("stdout", "\\xff"), ("stdout", "out")]
+    events = [r["event"] for r in records if r["stream"] == "system"]
+    assert events == ["started", "stopped"]
+    # the env variable selects it too
+    again = run_corral("start", cwd=root, env={"CORRAL_LOG_FORMAT": "json"})
+    assert all(json.loads(line) for line in again.lines)
+
+
+def test_tty_mode_gives_the_child_a_terminal(app_dir: Callable[..., Path]) -> None:
+    check = "if [ -t 0 ] && [ -t 1 ] && [ -t 2 ]; then echo tty; else echo notty; fi; sleep 0.2"
+    root = app_dir(Procfile=f"a: {check}\nb: {check}\n")
+    result = run_corral("start", "--no-colour", "--tty=a", cwd=root)
+    assert re.search(r"a\.1 +\| tty$", result.out, re.M), result.out
+    assert re.search(r"b\.1 +\| notty$", result.out, re.M), result.out
+    everyone = run_corral("start", "--no-colour", "--tty", cwd=root)
+    assert len(re.findall(r"\| tty$", everyone.out, re.M)) == 2
+
+
+def test_python_children_are_unbuffered_unless_the_user_says_otherwise(
+    app_dir: Callable[..., Path],
+) -> None:
+    root = app_dir(Procfile='py: echo "PYTHONUNBUFFERED=${PYTHONUNBUFFERED-unset}"\n')
+    assert "PYTHONUNBUFFERED=1" in run_corral("start", cwd=root).out
+    mine = run_corral("start", cwd=root, env={"PYTHONUNBUFFERED": ""})
+    assert "PYTHONUNBUFFERED=\n" in mine.out
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_stays_bounded_with_a_slow_reader(app_dir: Callable[..., Path]) -> None:
+    """A producer far faster than the reader: corral must block it, not buffer."""
+    root = app_dir()
+    (root / "flood.py").write_text("import os\nwhile True:\n    os.write(1, b'z' * 99 + b'\\n')\n")
+    (root / "Procfile").write_text(f"flood: {PY} flood.py\n")
+    proc = subprocess.Popen(
+        [CORRAL, "start", "--no-colour", "-t", "1"],
+        cwd=root,
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        peak = 0
+        total = 0
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            total += len(proc.stdout.read1(16384))  # ~1.6 MB/s, far below the producer
+            time.sleep(0.01)
+            peak = max(peak, rss_kib(proc.pid))
+        assert total > 0
+        assert peak < 64 * 1024, f"corral grew to {peak} KiB"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.stdout.close()
+        proc.wait(timeout=10)
