@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral import env as envfiles
-from corral import formation, procfile
+from corral import formation, lifecycle, procfile
 from corral.errors import CorralError, UsageError
 from corral.mux import Mux, Style, Writer
 from corral.spawn import reclaim_terminal, spawn_inherited, spawn_piped
-from corral.specs import ProcessSpec
+from corral.specs import Policy, ProcessSpec
 from corral.supervisor import DEFAULT_GRACE, Supervisor, exec_failure_code
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -116,6 +116,7 @@ def start(args: argparse.Namespace) -> int:
         quiet=quiet,
         tty=tty_names,
         cwd=str(project.root.resolve()),
+        policies=policies(project, args, known),
     )
     if not specs:
         raise UsageError("nothing to start: every selected process has concurrency 0")
@@ -140,6 +141,39 @@ def start(args: argparse.Namespace) -> int:
     # them merged in one pipe, so their relative order is exactly the child's.
     spawn = functools.partial(spawn_piped, split_streams=split)
     return Supervisor(specs, mux, grace=_timeout(project, args.timeout), spawn=spawn).run()
+
+
+def policies(project: Project, args: argparse.Namespace, known: list[str]) -> dict[str, Policy]:
+    """Lifecycle settings: the config file, overlaid by options/environment."""
+    settings = lifecycle.load_file(project.root)
+
+    def values(cli: list[str] | None, key: str, sep: str = ",") -> list[str]:
+        if cli:
+            return list(cli)
+        text = project.setting(None, key)
+        return text.split(sep) if text else []
+
+    lifecycle.apply_options(
+        settings,
+        oneshot=values(args.oneshot, "CORRAL_ONESHOT"),
+        restart=values(args.restart, "CORRAL_RESTART"),
+        after=values(args.after, "CORRAL_AFTER"),
+        ready=[r for r in values(args.ready, "CORRAL_READY", ";") if r.strip()],
+        stop_signal=values(args.stop_signal, "CORRAL_STOP_SIGNAL"),
+        stop_timeout=values(args.stop_timeout, "CORRAL_STOP_TIMEOUT"),
+    )
+    if args.no_release or not _flag(project, None, "CORRAL_RELEASE", default=True):
+        settings.release = False
+    release_timeout = project.setting(args.release_timeout, "CORRAL_RELEASE_TIMEOUT")
+    if release_timeout is not None:
+        settings.release_timeout = _seconds(release_timeout, "release timeout")
+    ready_timeout = project.setting(args.ready_timeout, "CORRAL_READY_TIMEOUT")
+    probe_timeout = (
+        lifecycle.DEFAULT_PROBE_TIMEOUT
+        if ready_timeout is None
+        else _seconds(ready_timeout, "ready timeout")
+    )
+    return lifecycle.policies(settings, known, probe_timeout)
 
 
 def _writer(fd: int) -> Writer:
@@ -178,23 +212,25 @@ def _port(project: Project, cli: str | None) -> int:
 
 def _timeout(project: Project, cli: str | None) -> float:
     text = project.setting(cli, "CORRAL_TIMEOUT")
-    if text is None:
-        return DEFAULT_GRACE
+    return DEFAULT_GRACE if text is None else _seconds(text, "timeout")
+
+
+def _seconds(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UsageError(f"bad timeout {text!r}: not a number of seconds") from None
+        raise UsageError(f"bad {what} {text!r}: not a number of seconds") from None
     if not value >= 0 or value == float("inf"):
-        raise UsageError(f"bad timeout {text!r}: must be 0 or more seconds")
+        raise UsageError(f"bad {what} {text!r}: must be 0 or more seconds")
     return value
 
 
-def _flag(project: Project, cli: bool | None, key: str) -> bool:
+def _flag(project: Project, cli: bool | None, key: str, default: bool = False) -> bool:
     if cli:
         return True
     text = project.setting(None, key)
     if text is None:
-        return False
+        return default
     word = text.strip().lower()
     if word in TRUE_WORDS:
         return True
@@ -291,6 +327,7 @@ def run(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     project = load_project(args)
     entries = procfile.load(project.procfile, project.procfile_shown)
+    policies(project, args, [e.name for e in entries])
     print(f"Valid procfile detected ({', '.join(e.name for e in entries)})", file=sys.stderr)
     return 0
 

@@ -66,6 +66,64 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
 
 
+def _lifecycle(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("lifecycle (also in corral.toml; see README, Lifecycle)")
+    add = group.add_argument
+    add(
+        "--oneshot",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="may exit 0 without stopping the others (env CORRAL_ONESHOT)",
+    )
+    add(
+        "--restart",
+        action="append",
+        metavar="NAME=POLICY",
+        help="no, on-failure or always, with back-off (env CORRAL_RESTART)",
+    )
+    add(
+        "--after",
+        action="append",
+        metavar="NAME:DEP[+DEP]",
+        help="start NAME once DEP is ready (one-shots: done) (env CORRAL_AFTER)",
+    )
+    add(
+        "--ready",
+        action="append",
+        metavar="NAME=PROBE",
+        help="readiness probe: tcp:PORT, http:URL, file:PATH, cmd:COMMAND, log:REGEX "
+        "(env CORRAL_READY, ';'-separated)",
+    )
+    add(
+        "--ready-timeout",
+        metavar="SECONDS",
+        help="how long a probe may take (default: 60; env CORRAL_READY_TIMEOUT)",
+    )
+    add(
+        "--stop-signal",
+        action="append",
+        metavar="NAME=SIGNAL",
+        help="signal that stops NAME, e.g. worker=INT (env CORRAL_STOP_SIGNAL)",
+    )
+    add(
+        "--stop-timeout",
+        action="append",
+        metavar="NAME=SECONDS",
+        help="grace period of NAME before SIGKILL (env CORRAL_STOP_TIMEOUT)",
+    )
+    add(
+        "--no-release",
+        action="store_true",
+        default=None,
+        help="do not run a 'release' entry first (env CORRAL_RELEASE=0)",
+    )
+    add(
+        "--release-timeout",
+        metavar="SECONDS",
+        help="the release phase fails after this long (env CORRAL_RELEASE_TIMEOUT)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Run the processes of a Procfile.")
     _common(parser, suppress=False)
@@ -134,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="text mode: children's stderr to corral's stderr (env CORRAL_SPLIT_STDERR=1)",
     )
+    _lifecycle(start)
 
     run = sub.add_parser(
         "run",
@@ -143,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run, suppress=True)
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="CMD ...")
 
-    check = sub.add_parser("check", help="validate the Procfile and .env files")
+    check = sub.add_parser("check", help="validate the Procfile, .env files and settings")
     _common(check, suppress=True)
+    _lifecycle(check)
 
     export = sub.add_parser(
         "export", help="export to systemd, supervisord, runit, compose or kubernetes"

@@ -15,10 +15,12 @@ honcho bugs fixed (see README, "Compatibility"):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from string import Template
 
 from corral.errors import UsageError
 from corral.procfile import Entry
-from corral.specs import ProcessSpec
+from corral.specs import Policy, ProcessSpec
 
 DEFAULT_PORT = 5000
 PORT_STEP = 100
@@ -69,13 +71,16 @@ def expand(
     quiet: Iterable[str] = (),
     tty: Iterable[str] = (),
     cwd: str | None = None,
+    policies: Mapping[str, Policy] | None = None,
 ) -> list[ProcessSpec]:
     """Expand entries into instances.
 
     `env` is the base environment of every child (OS environment overlaid by
     the `.env` files); `selected` limits the run to those types, in Procfile
     order; `quiet` names types or instances whose output is hidden; `tty`
-    names types or instances to run on a pseudo-terminal (`*`: all).
+    names types or instances to run on a pseudo-terminal (`*`: all);
+    `policies` gives each type its lifecycle (a probe's `$PORT` and other
+    `$VARS` become the instance's values).
     """
     known = [e.name for e in entries]
     for name in selected:
@@ -107,6 +112,16 @@ def expand(
                     port=port,
                     quiet=entry.name in quiet_set or name in quiet_set,
                     tty=bool({"*", entry.name, name} & tty_set),
+                    policy=_instance_policy((policies or {}).get(entry.name), child_env),
                 )
             )
     return specs
+
+
+def _instance_policy(policy: Policy | None, env: Mapping[str, str]) -> Policy:
+    if policy is None:
+        return Policy()
+    if policy.ready is None or "$" not in policy.ready.target:
+        return policy
+    target = Template(policy.ready.target).safe_substitute(env)
+    return replace(policy, ready=replace(policy.ready, target=target))

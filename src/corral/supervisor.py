@@ -2,22 +2,37 @@
 
 The loop, top to bottom (tini's order, gunicorn's dispatch):
 
-    wait   select() on the signal socket, the children's output pipes and, when
-           output is backed up, stdout; the timeout is the nearest deadline
-           (grace period, partial-line flush) or none at all when idle;
-    react  signals -> stop / forward; readable pipes -> the sink;
+    wait   select() on the signal socket, the children's output pipes, probe
+           sockets and, when output is backed up, stdout; the timeout is the
+           nearest timer (grace period, restart back-off, probe retry,
+           partial-line flush), or none at all when idle;
+    react  signals -> stop / forward; readable pipes -> the sink; sockets ->
+           their probe;
     reap   waitpid(-1) until nothing is left: our children's exits decide,
-           adopted orphans are reaped quietly;
-    decide grace period over -> SIGKILL; everything gone -> leave.
+           probe commands report to their probe, adopted orphans are reaped
+           quietly;
+    decide due timers run; everything gone -> leave.
 
-Policy (`start`): the first child to exit, SIGTERM/SIGINT, or the loss of
-stdout starts *group termination*: the stop signal to every child's process
-group and to every descendant that was re-parented to us, a grace period,
-then SIGKILL to whatever is left; a second SIGTERM/SIGINT skips the grace.
-corral leaves only when no child and no adopted descendant remains, so a
-grandchild that needs a moment to flush gets it (tiny inits exit at once and
-let the kernel SIGKILL the rest).  Exit code: the first exiter's code
-(128+N if killed by signal N), or 128+N if corral was told to stop by signal N.
+Each Procfile instance is an `Instance` with a small state machine:
+
+    waiting -> running -> ready -> exited | done (one-shot, rc 0)
+                  ^                   |
+                  +---- backoff <-----+   (restart policy)
+
+`waiting` means its `after` dependencies are not ready yet (one-shots: not
+done); `running` means started but its readiness probe has not passed.
+
+Policy (`start`): an exit that no restart policy covers, SIGTERM/SIGINT, a
+probe or one-shot timeout, or the loss of stdout starts *group termination*:
+each process gets its own stop signal, dependents before the processes they
+depend on, each after its own grace period SIGKILL, everything within one
+overall deadline; descendants re-parented to us get SIGTERM and then SIGKILL
+with the rest; a second SIGTERM/SIGINT kills at once.  corral leaves only
+when no child and no adopted descendant remains, so a grandchild that needs a
+moment to flush gets it (tiny inits exit at once and let the kernel SIGKILL
+the rest).  Exit code: the deciding exit's code (128+N if killed by signal N),
+or 128+N if corral was told to stop by signal N; 0 when every process was a
+one-shot that succeeded.
 
 Policy (`run`, `relay=True`): every signal is relayed to the one command's
 group; its exit ends the run with its code, after the same clean-up of any
@@ -28,26 +43,42 @@ The supervisor knows nothing of colours or formats: it reports to a `Sink`.
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import os
 import selectors
 import signal
+import socket
+import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from corral import reaper
 from corral import signals as sig
+from corral.probes import Probe
 from corral.signals import SignalPipe
 from corral.spawn import Child, spawn_piped
 from corral.specs import ProcessSpec
 
 READ_SIZE = 1 << 18
 RESCAN_INTERVAL = 0.1  # while stopping: look for newly adopted descendants
+STATUS_INTERVAL = 1.0  # while stopping: say whom we are still waiting for
 DEFAULT_GRACE = 5.0
 EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
+EXIT_NOT_READY = 1
+EXIT_TIMED_OUT = 124  # as timeout(1)
 
-_SIGNALS = object()
-_OUTPUT = object()
+WAITING, RUNNING, READY, BACKOFF, EXITED, DONE = (
+    "waiting",
+    "running",
+    "ready",
+    "backoff",
+    "exited",
+    "done",
+)
 
 
 class OutputWriter(Protocol):
@@ -76,6 +107,55 @@ class Sink(Protocol):
     def flush_all(self) -> None: ...
 
 
+class Timer:
+    """A callback due at a monotonic time; `cancel()` makes it a no-op."""
+
+    __slots__ = ("cancelled", "fn", "when")
+
+    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+        self.when = when
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Instance:
+    """One Procfile instance (`web.2`) across its whole life, restarts included."""
+
+    def __init__(self, spec: ProcessSpec) -> None:
+        self.spec = spec
+        self.state = WAITING
+        self.child: Child | None = None
+        self.probe: Probe | None = None
+        self.started_at = 0.0
+        self.restarts: deque[float] = deque()  # times of recent restarts
+        self.streak = 0  # consecutive restarts, for the back-off
+        self.stop_sent = False
+        self.announced = False  # its "waiting for" line was shown
+        self.timers: list[Timer] = []  # restart, run timeout, kill: cancelled together
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def alive(self) -> bool:
+        return self.child is not None and self.child.exit_code is None
+
+    def cancel_timers(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
+        if self.probe is not None:
+            self.probe.cancel()
+            self.probe = None
+
+    def __repr__(self) -> str:
+        return f"<Instance {self.name} {self.state} {self.child!r}>"
+
+
 class Supervisor:
     """Runs `specs` until they are all gone; `run()` returns the exit code."""
 
@@ -90,7 +170,7 @@ class Supervisor:
         high_water: int = 1 << 20,
         low_water: int = 1 << 16,
     ) -> None:
-        self.specs = list(specs)
+        self.instances = [Instance(spec) for spec in specs]
         self.sink = sink
         self.grace = grace
         self.spawn = spawn
@@ -98,35 +178,43 @@ class Supervisor:
         self.high_water = high_water
         self.low_water = low_water
         self.exit_code: int | None = None
-        self.children: dict[int, Child] = {}  # pid -> live app child
-        self.started: list[Child] = []
+        self.children: dict[int, Instance] = {}  # pid -> instance with a live child
         self.stopping = False
-        self.deadline: float | None = None  # end of the grace period
         self.killing = False  # SIGKILL phase: kill anything that shows up
+        self._by_kind: dict[str, list[Instance]] = {}
+        for inst in self.instances:
+            self._by_kind.setdefault(inst.spec.kind, []).append(inst)
+        # type -> the types (of this run) that wait for it
+        self._dependents: dict[str, set[str]] = {kind: set() for kind in self._by_kind}
+        for kind, members in self._by_kind.items():
+            for dep in members[0].spec.policy.after:
+                if dep in self._dependents:
+                    self._dependents[dep].add(kind)
+        self._starting = False
+        self._recheck = False
         self._signalled: set[int] = set()  # descendants sent the stop signal
-        self._pipes: dict[int, tuple[Child, str]] = {}
+        self._checks: dict[int, Callable[[int], None]] = {}  # probe command pid -> callback
+        self._pipes: dict[int, tuple[Instance, str]] = {}
         self._reading = True
         self._writing: set[int] = set()  # output fds waiting to be writable
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._sequence = itertools.count()
         self._selector = selectors.DefaultSelector()
 
-    # -- the loop -----------------------------------------------------------
+    # -- the loop -------------------------------------------------------------
 
     def run(self) -> int:
         with SignalPipe() as signals:
-            self._selector.register(signals, selectors.EVENT_READ, _SIGNALS)
+            self._selector.register(signals, selectors.EVENT_READ, self._on_signals(signals))
             reaper.become_subreaper()
-            self._spawn_all(signals)
+            self._start_eligible(signals)
             while not self._finished():
-                for key, _ in self._selector.select(self._timeout()):
-                    if key.data is _SIGNALS:
-                        for signum in signals.drain():
-                            self.handle_signal(signum)
-                    elif key.data is not _OUTPUT:
-                        self._read(key.fd)
+                for key, mask in self._selector.select(self._timeout()):
+                    key.data(mask)
                 self._reap()
                 now = time.monotonic()
                 self.sink.tick(now)
-                self._check_deadline(now)
+                self._run_timers(now)
                 self._write_output()
             self._drain(list(self._pipes), to_eof=True)
             self.sink.flush_all()
@@ -135,8 +223,20 @@ class Supervisor:
             self._selector.close()
         return 0 if self.exit_code is None else self.exit_code
 
+    def _on_signals(self, signals: SignalPipe) -> Callable[[int], None]:
+        def handle(mask: int) -> None:
+            for signum in signals.drain():
+                self.handle_signal(signum)
+
+        return handle
+
     def _timeout(self) -> float | None:
-        deadlines = [d for d in (self.deadline, self.sink.next_deadline()) if d is not None]
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        deadlines = [self._timers[0][0]] if self._timers else []
+        partial = self.sink.next_deadline()
+        if partial is not None:
+            deadlines.append(partial)
         if self.stopping:
             deadlines.append(time.monotonic() + RESCAN_INTERVAL)
         if not deadlines:
@@ -146,14 +246,15 @@ class Supervisor:
     def _finished(self) -> bool:
         """True once no app child and no adopted descendant is left.
 
-        Once the app children are gone this also sweeps: descendants still
-        around get the stop signal (or SIGKILL, past the grace period).
+        When nothing runs and nothing is pending (every one-shot done), this
+        starts the final sweep; while stopping, descendants still around get
+        the stop signal (or SIGKILL, once we are killing).
         """
         if self.children:
             return False
         if not self.stopping:
-            # every child is gone without any exit having triggered a stop
-            # (only possible with nothing to run): still sweep descendants.
+            if any(inst.state in (WAITING, BACKOFF) for inst in self.instances):
+                return False
             self._begin_stop()
         remaining = self._descendants()
         if not remaining:
@@ -161,41 +262,148 @@ class Supervisor:
         self._stop_descendants(remaining)
         return False
 
-    # -- spawning -------------------------------------------------------------
+    # -- timers ----------------------------------------------------------------
 
-    def _spawn_all(self, signals: SignalPipe) -> None:
-        for spec in self.specs:
-            # A signal during start-up is handled now, not after the last spawn.
-            for signum in signals.drain():
-                self.handle_signal(signum)
-            if self.stopping:
-                return
-            try:
-                child = self.spawn(spec)
-            except OSError as exc:
-                self._notice(
-                    f"{spec.name} failed to start: {exc.strerror or exc}",
-                    "failed",
-                    process=spec.name,
-                )
-                self._set_exit(exec_failure_code(exc))
-                self._begin_stop()
-                return
-            self.children[child.pid] = child
-            self.started.append(child)
-            for fd, stream in child.pipes.items():
-                self._pipes[fd] = (child, stream)
-                if self._reading:
-                    self._selector.register(fd, selectors.EVENT_READ, stream)
-            self._notice(
-                f"{child.name} started (pid={child.pid})",
-                "started",
-                process=child.name,
-                pid=child.pid,
-            )
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer(time.monotonic() + delay, fn)
+        heapq.heappush(self._timers, (timer.when, next(self._sequence), timer))
+        return timer
+
+    def _run_timers(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.cancelled = True
+                timer.fn()
+
+    # -- starting ----------------------------------------------------------------
+
+    def _start_eligible(self, signals: SignalPipe | None = None) -> None:
+        """Spawn every waiting instance whose dependencies are satisfied.
+
+        Re-entrant calls (an instance became ready while we were spawning)
+        only ask for one more pass, so this never recurses.
+        """
+        if self._starting:
+            self._recheck = True
+            return
+        self._starting = True
+        try:
+            self._recheck = True
+            while self._recheck and not self.stopping:
+                self._recheck = False
+                for inst in self.instances:
+                    if signals is not None:
+                        # A signal during start-up is handled now, not after the last spawn.
+                        for signum in signals.drain():
+                            self.handle_signal(signum)
+                    if self.stopping:
+                        break
+                    if inst.state == WAITING:
+                        self._start_if_unblocked(inst)
+        finally:
+            self._starting = False
         self._write_output()
 
-    # -- reacting -------------------------------------------------------------
+    def _start_if_unblocked(self, inst: Instance) -> None:
+        pending = self._unmet(inst)
+        if not pending:
+            self._spawn(inst)
+        elif not inst.announced:
+            inst.announced = True
+            self._notice(
+                f"{inst.name} waiting for {', '.join(pending)}",
+                "waiting",
+                process=inst.name,
+                waiting_for=pending,
+            )
+
+    def _unmet(self, inst: Instance) -> list[str]:
+        """The dependency types of `inst` that are not ready (one-shots: not done)."""
+        unmet = []
+        for kind in inst.spec.policy.after:
+            members = self._by_kind.get(kind)
+            if not members:
+                continue  # not part of this run (not selected, or scaled to 0)
+            want = DONE if members[0].spec.policy.oneshot else READY
+            if any(i.state != want for i in members):
+                unmet.append(kind)
+        return unmet
+
+    def _spawn(self, inst: Instance) -> None:
+        spec = inst.spec
+        try:
+            child = self.spawn(spec)
+        except OSError as exc:
+            inst.state = EXITED
+            self._notice(
+                f"{spec.name} failed to start: {exc.strerror or exc}", "failed", process=spec.name
+            )
+            self._set_exit(exec_failure_code(exc))
+            self._begin_stop()
+            return
+        inst.child = child
+        inst.state = RUNNING
+        inst.started_at = time.monotonic()
+        self.children[child.pid] = inst
+        for fd, stream in child.pipes.items():
+            self._pipes[fd] = (inst, stream)
+            if self._reading:
+                self._selector.register(fd, selectors.EVENT_READ, functools.partial(self._read, fd))
+        self._notice(
+            f"{child.name} started (pid={child.pid})", "starting", process=child.name, pid=child.pid
+        )
+        policy = spec.policy
+        if policy.run_timeout is not None:
+            inst.timers.append(self.call_later(policy.run_timeout, lambda: self._overran(inst)))
+        if policy.ready is None:
+            self._ready(inst, announce=False)
+            return
+        inst.probe = Probe(
+            policy.ready,
+            self,
+            on_ready=lambda: self._ready(inst, announce=True),
+            on_timeout=lambda: self._not_ready(inst),
+            env=spec.env,
+            cwd=spec.cwd,
+        )
+        inst.probe.start()
+
+    def _ready(self, inst: Instance, announce: bool) -> None:
+        inst.probe = None
+        if inst.state != RUNNING:
+            return
+        inst.state = READY
+        if announce and inst.spec.policy.ready is not None:
+            self._notice(
+                f"{inst.name} ready ({inst.spec.policy.ready})", "ready", process=inst.name
+            )
+        self._start_eligible()
+
+    def _not_ready(self, inst: Instance) -> None:
+        inst.probe = None
+        probe = inst.spec.policy.ready
+        timeout = probe.timeout if probe is not None else 0
+        self._notice(
+            f"{inst.name} not ready after {timeout:g}s ({probe}); stopping",
+            "failed",
+            process=inst.name,
+        )
+        self._set_exit(EXIT_NOT_READY)
+        self._begin_stop()
+
+    def _overran(self, inst: Instance) -> None:
+        if not inst.alive:
+            return
+        self._notice(
+            f"{inst.name} still running after {inst.spec.policy.run_timeout:g}s; stopping",
+            "failed",
+            process=inst.name,
+        )
+        self._set_exit(EXIT_TIMED_OUT)
+        self._begin_stop()
+
+    # -- reacting ---------------------------------------------------------------
 
     def handle_signal(self, signum: int) -> None:
         """Dispatch one received signal (called from the loop, never a handler)."""
@@ -217,35 +425,39 @@ class Supervisor:
     def _forward(self, signum: int) -> None:
         live = list(self.children.values())
         if not self.relay:
-            names = ", ".join(c.name for c in live) or "nobody"
+            names = ", ".join(i.name for i in live) or "nobody"
             self._notice(
                 f"{sig.name(signum)} received, forwarding to {names}",
                 "signal",
                 signal=sig.name(signum),
             )
-        for child in live:
-            sig.send(child.pid, signum, group=True)
+        for inst in live:
+            assert inst.child is not None
+            sig.send(inst.child.pid, signum, group=True)
 
-    def _read(self, fd: int) -> None:
-        child, stream = self._pipes[fd]
+    def _read(self, fd: int, mask: int = 0) -> None:
+        inst, stream = self._pipes[fd]
         try:
             data = os.read(fd, READ_SIZE)
         except BlockingIOError:
             return
         except OSError:
             data = b""
-        if data:
-            self.sink.feed(child.name, stream, data)
+        if not data:
+            self._close_pipe(fd)
             return
-        self._close_pipe(fd)
+        self.sink.feed(inst.name, stream, data)
+        if inst.probe is not None:
+            inst.probe.feed(data)
 
     def _close_pipe(self, fd: int) -> None:
-        child, stream = self._pipes.pop(fd)
+        inst, stream = self._pipes.pop(fd)
         if self._reading:
             self._selector.unregister(fd)
         os.close(fd)
-        del child.pipes[fd]
-        self.sink.close(child.name, stream)
+        if inst.child is not None:
+            inst.child.pipes.pop(fd, None)
+        self.sink.close(inst.name, stream)
 
     def _drain(self, fds: list[int], to_eof: bool) -> None:
         """Read `fds` until they are empty (`to_eof`: until closed) and pass it on.
@@ -254,7 +466,7 @@ class Supervisor:
         `stopped` line, and at the very end, so nothing in a pipe is lost.
         """
         for fd in fds:
-            child, stream = self._pipes[fd]
+            inst, stream = self._pipes[fd]
             while True:
                 try:
                     data = os.read(fd, READ_SIZE)
@@ -269,26 +481,90 @@ class Supervisor:
                 if not data:
                     self._close_pipe(fd)
                     break
-                self.sink.feed(child.name, stream, data)
+                self.sink.feed(inst.name, stream, data)
                 if self._pending() > self.high_water:
                     for writer in self.sink.writers:
                         writer.finish()
 
     def _reap(self) -> None:
         for pid, code in reaper.reap():
-            child = self.children.pop(pid, None)
             self._signalled.discard(pid)
-            if child is None:
+            check = self._checks.pop(pid, None)
+            if check is not None:
+                check(code)
+                continue
+            inst = self.children.pop(pid, None)
+            if inst is None:
                 continue  # an adopted orphan: reaped quietly, never an app exit
-            child.reaped(code)
-            self._drain(list(child.pipes), to_eof=False)
+            assert inst.child is not None
+            inst.child.reaped(code)
+            self._drain(list(inst.child.pipes), to_eof=False)
+            self._on_exit(inst, code)
+
+    def _on_exit(self, inst: Instance, code: int) -> None:
+        inst.cancel_timers()
+        policy = inst.spec.policy
+        if self.stopping:
+            inst.state = EXITED
+            self._notice(f"{inst.name} stopped (rc={code})", "exited", process=inst.name, rc=code)
+            self._advance_stop()
+            return
+        if policy.restart.wants_restart(code):
+            self._restart_or_give_up(inst, code)
+            return
+        if policy.oneshot and code == 0:
+            inst.state = DONE
             self._notice(
-                f"{child.name} stopped (rc={code})", "stopped", process=child.name, rc=code
+                f"{inst.name} completed (rc=0)", "exited", process=inst.name, rc=0, completed=True
+            )
+            self._start_eligible()
+            return
+        inst.state = EXITED
+        self._notice(f"{inst.name} stopped (rc={code})", "exited", process=inst.name, rc=code)
+        self._set_exit(code)
+        self._begin_stop()
+
+    def _restart_or_give_up(self, inst: Instance, code: int) -> None:
+        restart = inst.spec.policy.restart
+        now = time.monotonic()
+        while inst.restarts and inst.restarts[0] < now - restart.window:
+            inst.restarts.popleft()
+        if len(inst.restarts) >= restart.limit:
+            inst.state = EXITED
+            self._notice(
+                f"{inst.name} exited (rc={code}); restart limit reached "
+                f"({restart.limit} in {restart.window:g}s); stopping",
+                "exited",
+                process=inst.name,
+                rc=code,
             )
             self._set_exit(code)
             self._begin_stop()
+            return
+        if now - inst.started_at >= restart.reset_after:
+            inst.streak = 0
+        delay = min(restart.delay * 2**inst.streak, restart.max_delay)
+        inst.streak += 1
+        inst.restarts.append(now)
+        inst.state = BACKOFF
+        self._notice(
+            f"{inst.name} exited (rc={code}); restarting in {delay:.1f}s "
+            f"(attempt {len(inst.restarts)}/{restart.limit})",
+            "restarting",
+            process=inst.name,
+            rc=code,
+            delay=delay,
+            attempt=len(inst.restarts),
+        )
+        inst.timers.append(self.call_later(delay, lambda: self._respawn(inst)))
 
-    # -- stopping -------------------------------------------------------------
+    def _respawn(self, inst: Instance) -> None:
+        if self.stopping or inst.state != BACKOFF:
+            return
+        inst.timers.clear()
+        self._spawn(inst)
+
+    # -- stopping ---------------------------------------------------------------
 
     def _set_exit(self, code: int) -> None:
         if self.exit_code is None:
@@ -298,29 +574,99 @@ class Supervisor:
         if self.stopping:
             return
         self.stopping = True
-        self.deadline = time.monotonic() + self.grace
-        for child in self.children.values():
-            stop = child.spec.stop_signal
-            if not self.relay:
-                self._notice(
-                    f"sending {sig.name(stop)} to {child.name} (pid {child.pid})",
-                    "stopping",
-                    process=child.name,
-                    signal=sig.name(stop),
-                )
-            sig.send(child.pid, stop, group=True)
+        for inst in self.instances:
+            if not inst.alive:
+                inst.cancel_timers()
+                if inst.state in (WAITING, BACKOFF):
+                    inst.state = EXITED  # will never start
+            elif inst.probe is not None:
+                inst.probe.cancel()
+                inst.probe = None
+        self.call_later(self._overall_grace(), self._kill_all)
+        self.call_later(STATUS_INTERVAL, self._report_waiting)
         # groups whose leader already exited may still have members
         # (`sh -c 'daemon &'`): they get the stop signal too.
-        for child in self.started:
-            if child.exit_code is not None and _group_alive(child.pid):
-                sig.send(child.pid, child.spec.stop_signal, group=True)
+        for inst in self.instances:
+            if inst.child is not None and not inst.alive and _group_alive(inst.child.pid):
+                sig.send(inst.child.pid, inst.spec.stop_signal, group=True)
+        self._advance_stop()
+        self._stop_descendants(self._descendants())
+
+    def _overall_grace(self) -> float:
+        """One deadline for the whole shutdown: the longest grace of each
+        dependency layer, added up (just the grace when nothing depends on
+        anything)."""
+        levels = _stop_levels(self._dependents)
+        longest: dict[int, float] = {}
+        for inst in self.instances:
+            level = levels[inst.spec.kind]
+            longest[level] = max(longest.get(level, 0.0), self._grace_of(inst))
+        return sum(longest.values()) if longest else self.grace
+
+    def _grace_of(self, inst: Instance) -> float:
+        own = inst.spec.policy.stop_timeout
+        return self.grace if own is None else own
+
+    def _advance_stop(self) -> None:
+        """Send the stop signal to each live instance nobody alive depends on."""
+        if self.killing:
+            return
+        live_kinds = {i.spec.kind for i in self.children.values()}
+        for inst in list(self.children.values()):
+            if inst.stop_sent or self._dependents[inst.spec.kind] & live_kinds:
+                continue  # a process that depends on it is still running
+            inst.stop_sent = True
+            assert inst.child is not None
+            stop = inst.spec.stop_signal
+            if not self.relay:
+                self._notice(
+                    f"sending {sig.name(stop)} to {inst.name} (pid {inst.child.pid})",
+                    "stopping",
+                    process=inst.name,
+                    signal=sig.name(stop),
+                )
+            sig.send(inst.child.pid, stop, group=True)
+            inst.timers.append(
+                self.call_later(self._grace_of(inst), functools.partial(self._kill, inst))
+            )
+
+    def _report_waiting(self) -> None:
+        if self.killing or not self.children:
+            return
+        names = ", ".join(
+            f"{i.name} (pid {i.child.pid})" for i in self.children.values() if i.child
+        )
+        self._notice(f"still waiting for {names}", "waiting", waiting_for=names)
+        self.call_later(STATUS_INTERVAL, self._report_waiting)
+
+    def _kill(self, inst: Instance) -> None:
+        if not inst.alive:
+            return
+        assert inst.child is not None
+        self._notice(
+            f"sending SIGKILL to {inst.name} (pid {inst.child.pid})",
+            "killing",
+            process=inst.name,
+            signal="SIGKILL",
+        )
+        sig.send(inst.child.pid, signal.SIGKILL, group=True)
+
+    def _kill_all(self) -> None:
+        if self.killing:
+            return
+        self.killing = True
+        for inst in list(self.children.values()):
+            self._kill(inst)
+        for inst in self.instances:
+            if inst.child is not None and not inst.alive and _group_alive(inst.child.pid):
+                sig.send(inst.child.pid, signal.SIGKILL, group=True)
         self._stop_descendants(self._descendants())
 
     def _descendants(self) -> list[int]:
-        return [p for p in reaper.children() if p not in self.children]
+        return [p for p in reaper.children() if p not in self.children and p not in self._checks]
 
     def _stop_descendants(self, pids: list[int]) -> None:
-        """Adopted orphans get the stop signal once, or SIGKILL once we are killing."""
+        """Adopted orphans get SIGTERM once, or SIGKILL once we are killing."""
         for pid in pids:
             if self.killing:
                 # its own children are re-parented to us when it dies, and
@@ -330,27 +676,39 @@ class Supervisor:
                 self._signalled.add(pid)
                 sig.send(pid, signal.SIGTERM, group=False)
 
-    def _check_deadline(self, now: float) -> None:
-        if self.deadline is not None and now >= self.deadline and not self.killing:
-            self._kill_all()
+    # -- the probe host ---------------------------------------------------------
 
-    def _kill_all(self) -> None:
-        self.killing = True
-        self.deadline = None
-        for child in self.children.values():
-            self._notice(
-                f"sending SIGKILL to {child.name} (pid {child.pid})",
-                "killing",
-                process=child.name,
-                signal="SIGKILL",
-            )
-            sig.send(child.pid, signal.SIGKILL, group=True)
-        for child in self.started:
-            if child.exit_code is not None and _group_alive(child.pid):
-                sig.send(child.pid, signal.SIGKILL, group=True)
-        self._stop_descendants(self._descendants())
+    def watch(self, sock: socket.socket, events: int, fn: Callable[[int], None]) -> None:
+        self._selector.register(sock, events, fn)
 
-    # -- output ---------------------------------------------------------------
+    def unwatch(self, sock: socket.socket) -> None:
+        self._selector.unregister(sock)
+
+    def spawn_check(
+        self, command: str, env: Mapping[str, str], cwd: str | None, on_exit: Callable[[int], None]
+    ) -> int:
+        popen = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+            restore_signals=True,
+        )
+        # The reaper owns its wait; a set returncode keeps Popen's own
+        # clean-up from ever calling waitpid on this pid.
+        popen.returncode = 0
+        self._checks[popen.pid] = on_exit
+        return popen.pid
+
+    def kill_check(self, pid: int) -> None:
+        if pid in self._checks:
+            self._checks[pid] = lambda code: None  # its result no longer matters
+            sig.send(pid, signal.SIGKILL, group=True)
+
+    # -- output -----------------------------------------------------------------
 
     def _notice(self, message: str, event: str, **fields: object) -> None:
         self.sink.notice(message, event, **fields)
@@ -368,7 +726,7 @@ class Supervisor:
                 self._begin_stop()
             backed_up = writer.pending > 0 and not writer.closed
             if backed_up and writer.fd not in self._writing:
-                self._selector.register(writer.fd, selectors.EVENT_WRITE, _OUTPUT)
+                self._selector.register(writer.fd, selectors.EVENT_WRITE, _no_op)
                 self._writing.add(writer.fd)
             elif not backed_up and writer.fd in self._writing:
                 self._selector.unregister(writer.fd)
@@ -381,9 +739,32 @@ class Supervisor:
                 self._selector.unregister(fd)
             self._reading = False
         elif not self._reading and pending <= self.low_water:
-            for fd, (_, stream) in self._pipes.items():
-                self._selector.register(fd, selectors.EVENT_READ, stream)
+            for fd in self._pipes:
+                self._selector.register(fd, selectors.EVENT_READ, functools.partial(self._read, fd))
             self._reading = True
+
+
+def _no_op(mask: int) -> None:
+    """stdout became writable: the flush at the end of the loop pass does the work."""
+
+
+def _stop_levels(dependents: Mapping[str, set[str]]) -> dict[str, int]:
+    """Layers of dependents above each type (0: nobody depends on it).
+
+    Shutdown goes from layer 0 down: a type stops once every type that
+    depends on it has stopped.
+    """
+    levels: dict[str, int] = {}
+
+    def level(kind: str) -> int:
+        if kind not in levels:
+            levels[kind] = 0  # cycles are rejected before we get here
+            levels[kind] = max((level(d) + 1 for d in dependents[kind]), default=0)
+        return levels[kind]
+
+    for kind in dependents:
+        level(kind)
+    return levels
 
 
 def _group_alive(pgid: int) -> bool:

@@ -145,7 +145,7 @@ def test_json_lines_schema(app_dir: Callable[..., Path]) -> None:
     output = [(r["stream"], r["line"]) for r in records if r["stream"] != "system"]
     assert sorted(output) == [("stderr", "err"), ("stdout", "\\xff"), ("stdout", "out")]
     events = [r["event"] for r in records if r["stream"] == "system"]
-    assert events == ["started", "stopped"]
+    assert events == ["starting", "exited"]
     # the env variable selects it too
     again = run_corral("start", cwd=root, env={"CORRAL_LOG_FORMAT": "json"})
     assert all(json.loads(line) for line in again.lines)

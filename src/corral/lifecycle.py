@@ -1,0 +1,344 @@
+"""Lifecycle settings: which process types are one-shots, restart, wait for
+others, have readiness probes or their own stop signal.
+
+Owns reading those settings (command line, `CORRAL_*` environment, and an
+optional `corral.toml` or `[tool.corral]` in `pyproject.toml` beside the
+Procfile), validating them (unknown process, unknown policy, bad probe,
+dependency cycle: each a one-line error), and turning them into one `Policy`
+per type.  Pure apart from reading the config file; it knows no processes.
+
+A Procfile with no settings gives every type the default `Policy`: the plain
+first-exit-stops-everything behaviour.  The one implicit rule is Heroku's
+release phase: a Procfile entry named `release` is a one-shot that every other
+type waits for, unless turned off (`--no-release`).
+
+File format (TOML; every key optional):
+
+    [release]
+    enabled = true
+    timeout = 300                   # seconds; it then counts as failed
+
+    [processes.migrate]
+    oneshot = true
+
+    [processes.web]
+    after = ["migrate", "db"]
+    ready = "http:$PORT/health"     # or { probe = "...", interval = 0.5, timeout = 60 }
+    stop_signal = "QUIT"
+    stop_timeout = 10
+
+    [processes.worker]
+    restart = "on-failure"          # or { policy = "on-failure", delay = 1,
+                                    #      max_delay = 30, limit = 5, window = 60,
+                                    #      reset_after = 10 }
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from corral.errors import CorralError, UsageError
+from corral.specs import PROBE_KINDS, RESTART_MODES, Policy, ProbeSpec, RestartPolicy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+
+RELEASE = "release"
+CONFIG_FILE = "corral.toml"
+DEFAULT_PROBE_TIMEOUT = 60.0
+PROCESS_KEYS = {"oneshot", "restart", "after", "ready", "stop_signal", "stop_timeout", "timeout"}
+RESTART_KEYS = {"policy", "delay", "max_delay", "limit", "window", "reset_after"}
+PROBE_KEYS = {"probe", "interval", "timeout"}
+
+
+@dataclass
+class Settings:
+    """Raw per-type settings (the TOML shape), and the release switches."""
+
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    release: bool = True
+    release_timeout: float | None = None
+    source: str = "settings"
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def load_file(root: Path) -> Settings:
+    """`corral.toml` beside the Procfile, else `[tool.corral]` in `pyproject.toml`."""
+    for name, table_path in ((CONFIG_FILE, ()), ("pyproject.toml", ("tool", "corral"))):
+        path = root / name
+        if not path.is_file():
+            continue
+        try:
+            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise CorralError(f"{name}: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorralError(f"{name}: cannot read: {exc}") from None
+        label = name
+        for key in table_path:
+            data = data.get(key, {})
+            label = f"{label} [{'.'.join(table_path)}]"
+        if not table_path or data:
+            return _from_table(data, label)
+    return Settings()
+
+
+def _from_table(data: Mapping[str, Any], label: str) -> Settings:
+    unknown = set(data) - {"processes", RELEASE}
+    if unknown:
+        raise CorralError(
+            f"{label}: unknown section {sorted(unknown)[0]!r} (use processes, release)"
+        )
+    settings = Settings(source=label)
+    processes = data.get("processes", {})
+    if not isinstance(processes, Mapping):
+        raise CorralError(f"{label}: processes must be a table")
+    for name, table in processes.items():
+        if not isinstance(table, Mapping):
+            raise CorralError(f"{label}: processes.{name} must be a table")
+        bad = set(table) - PROCESS_KEYS
+        if bad:
+            raise CorralError(
+                f"{label}: processes.{name}: unknown setting {sorted(bad)[0]!r} "
+                f"(use {', '.join(sorted(PROCESS_KEYS))})"
+            )
+        settings.processes[name] = dict(table)
+    release = data.get(RELEASE, {})
+    if not isinstance(release, Mapping) or set(release) - {"enabled", "timeout"}:
+        raise CorralError(f"{label}: release takes enabled and timeout")
+    if "enabled" in release:
+        settings.release = _bool(release["enabled"], f"{label}: release.enabled")
+    if "timeout" in release:
+        settings.release_timeout = _seconds(release["timeout"], f"{label}: release.timeout")
+    return settings
+
+
+def apply_options(
+    settings: Settings,
+    *,
+    oneshot: Sequence[str] = (),
+    restart: Sequence[str] = (),
+    after: Sequence[str] = (),
+    ready: Sequence[str] = (),
+    stop_signal: Sequence[str] = (),
+    stop_timeout: Sequence[str] = (),
+) -> Settings:
+    """Overlay command-line/environment settings (they win over the file).
+
+    Forms: `--oneshot a,b`, `--restart worker=on-failure`, `--after web:migrate`
+    (`web:migrate+db` for several), `--ready web=tcp:$PORT`, `--stop-signal
+    worker=INT`, `--stop-timeout worker=30`.
+    """
+
+    def put(name: str, key: str, value: object) -> None:
+        settings.processes.setdefault(name, {})[key] = value
+
+    for name in _items(oneshot):
+        put(name, "oneshot", True)
+    for item in _items(restart):
+        name, value = _pair(item, "=", "--restart", "NAME=POLICY")
+        put(name, "restart", value)
+    for item in _items(after):
+        name, deps = _pair(item, ":", "--after", "NAME:DEPENDENCY")
+        current = list(settings.processes.get(name, {}).get("after", []))
+        put(name, "after", current + [d.strip() for d in deps.split("+") if d.strip()])
+    for item in ready:  # not comma-split: probes may contain commas
+        name, probe = _pair(item, "=", "--ready", "NAME=KIND:TARGET")
+        put(name, "ready", probe)
+    for item in _items(stop_signal):
+        name, value = _pair(item, "=", "--stop-signal", "NAME=SIGNAL")
+        put(name, "stop_signal", value)
+    for item in _items(stop_timeout):
+        name, value = _pair(item, "=", "--stop-timeout", "NAME=SECONDS")
+        put(name, "stop_timeout", value)
+    return settings
+
+
+def _items(values: Sequence[str]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _pair(item: str, sep: str, option: str, form: str) -> tuple[str, str]:
+    name, found, value = item.partition(sep)
+    if not found or not name.strip() or not value.strip():
+        raise UsageError(f"{option}: bad value {item!r} (expected {form})")
+    return name.strip(), value.strip()
+
+
+# -- validating ---------------------------------------------------------------
+
+
+def policies(
+    settings: Settings,
+    known: Sequence[str],
+    probe_timeout: float = DEFAULT_PROBE_TIMEOUT,
+) -> dict[str, Policy]:
+    """One validated `Policy` per Procfile type."""
+    label = settings.source
+    for name in settings.processes:
+        if name not in known:
+            raise UsageError(
+                f"{label}: unknown process {name!r} (the Procfile has: {', '.join(known)})"
+            )
+    result: dict[str, Policy] = {}
+    for name in known:
+        raw = settings.processes.get(name, {})
+        where = f"{label}: {name}"
+        policy = Policy(
+            oneshot=_bool(raw.get("oneshot", False), f"{where}: oneshot"),
+            restart=_restart(raw.get("restart", "no"), f"{where}: restart"),
+            after=_after(raw.get("after", ()), f"{where}: after", name, known),
+            ready=_probe(raw["ready"], f"{where}: ready", probe_timeout)
+            if "ready" in raw
+            else None,
+            stop_signal=_signal(raw.get("stop_signal", "TERM"), f"{where}: stop_signal"),
+            stop_timeout=(
+                _seconds(raw["stop_timeout"], f"{where}: stop_timeout")
+                if "stop_timeout" in raw
+                else None
+            ),
+            run_timeout=_seconds(raw["timeout"], f"{where}: timeout") if "timeout" in raw else None,
+        )
+        result[name] = policy
+    if settings.release and RELEASE in result:
+        release = result[RELEASE]
+        result[RELEASE] = replace(
+            release,
+            oneshot=True,
+            run_timeout=settings.release_timeout
+            if settings.release_timeout is not None
+            else release.run_timeout,
+        )
+        for name, policy in result.items():
+            if name != RELEASE and RELEASE not in policy.after:
+                result[name] = replace(policy, after=(*policy.after, RELEASE))
+    check_cycles(result)
+    return result
+
+
+def check_cycles(result: Mapping[str, Policy]) -> None:
+    """Reject `after` cycles up front, naming one: `a -> b -> a`."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = [*path[path.index(name) :], name]
+            raise UsageError(f"dependency cycle: {' -> '.join(cycle)}")
+        state[name] = 1
+        for dep in result[name].after:
+            visit(dep, [*path, name])
+        state[name] = 2
+
+    for name in result:
+        visit(name, [])
+
+
+# -- value parsers ------------------------------------------------------------
+
+
+def _bool(value: object, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise UsageError(f"{where}: expected true or false, got {value!r}")
+
+
+def _seconds(value: object, where: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"{where}: expected seconds, got {value!r}") from None
+    if not 0 <= number < float("inf") or isinstance(value, bool):
+        raise UsageError(f"{where}: expected 0 or more seconds, got {value!r}")
+    return number
+
+
+def _restart(value: object, where: str) -> RestartPolicy:
+    if isinstance(value, str):
+        value = {"policy": value}
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{where}: expected a policy name or a table")
+    bad = set(value) - RESTART_KEYS
+    if bad:
+        raise UsageError(f"{where}: unknown setting {sorted(bad)[0]!r}")
+    mode = str(value.get("policy", "on-failure")).strip().lower().replace("_", "-")
+    if mode not in RESTART_MODES:
+        raise UsageError(f"{where}: unknown policy {mode!r} (use no, on-failure or always)")
+    policy = RestartPolicy(mode=mode)
+    numbers = {
+        k: _seconds(value[k], f"{where}.{k}") for k in RESTART_KEYS - {"policy"} if k in value
+    }
+    if "limit" in numbers:
+        if numbers["limit"] != int(numbers["limit"]) or numbers["limit"] < 1:
+            raise UsageError(f"{where}.limit: expected a whole number of 1 or more")
+        numbers["limit"] = int(numbers["limit"])
+    return replace(policy, **numbers)  # type: ignore[arg-type]
+
+
+def _after(value: object, where: str, name: str, known: Sequence[str]) -> tuple[str, ...]:
+    deps = [value] if isinstance(value, str) else value
+    if not isinstance(deps, (list, tuple)) or not all(isinstance(d, str) for d in deps):
+        raise UsageError(f"{where}: expected a list of process names")
+    for dep in deps:
+        if dep not in known:
+            raise UsageError(
+                f"{where}: unknown process {dep!r} (the Procfile has: {', '.join(known)})"
+            )
+        if dep == name:
+            raise UsageError(f"dependency cycle: {name} -> {name}")
+    return tuple(dict.fromkeys(deps))
+
+
+def _probe(value: object, where: str, default_timeout: float) -> ProbeSpec:
+    table: Mapping[str, Any] = {"probe": value} if isinstance(value, str) else value  # type: ignore[assignment]
+    if not isinstance(table, Mapping) or "probe" not in table:
+        raise UsageError(f"{where}: expected 'KIND:TARGET' or a table with probe = '...'")
+    bad = set(table) - PROBE_KEYS
+    if bad:
+        raise UsageError(f"{where}: unknown setting {sorted(bad)[0]!r}")
+    text = str(table["probe"]).strip()
+    if text.startswith(("http://", "https://")):
+        kind, target = "http", text
+    else:
+        kind, _, target = text.partition(":")
+        kind = kind.strip().lower()
+    if kind == "exec":
+        kind = "cmd"
+    if kind not in PROBE_KINDS or not target.strip():
+        raise UsageError(
+            f"{where}: cannot parse probe {text!r} (use tcp:PORT, http:URL, file:PATH, "
+            "cmd:COMMAND or log:REGEX)"
+        )
+    if kind == "log":
+        try:
+            re.compile(target)
+        except re.error as exc:
+            raise UsageError(f"{where}: bad regular expression {target!r}: {exc}") from None
+    interval = _seconds(table.get("interval", 0.5), f"{where}.interval")
+    timeout = _seconds(table.get("timeout", default_timeout), f"{where}.timeout")
+    if interval <= 0:
+        raise UsageError(f"{where}.interval: must be more than 0")
+    return ProbeSpec(kind, target.strip(), interval, timeout)
+
+
+def _signal(value: object, where: str) -> int:
+    text = str(value).strip().upper()
+    try:
+        if text.isdigit():
+            return int(signal.Signals(int(text)))
+        return int(signal.Signals[text if text.startswith("SIG") else "SIG" + text])
+    except (KeyError, ValueError):
+        raise UsageError(f"{where}: unknown signal {value!r}") from None
