@@ -10,7 +10,8 @@ per type.  Pure apart from reading the config file; it knows no processes.
 A Procfile with no settings gives every type the default `Policy`: the plain
 first-exit-stops-everything behaviour.  The one implicit rule is Heroku's
 release phase: a Procfile entry named `release` is a one-shot that every other
-type waits for, unless turned off (`--no-release`).
+type waits for (except those the release itself is `after`), unless turned off
+(`--no-release`).
 
 File format (TOML; every key optional):
 
@@ -219,11 +220,28 @@ def policies(
             if settings.release_timeout is not None
             else release.run_timeout,
         )
+        # Everyone waits for the release, except what the release itself
+        # needs (`after = ["db"]`): a database in the same container must be
+        # up for the migrations to run.
+        check_cycles(result)
+        needed = _closure(result, RELEASE)
         for name, policy in result.items():
-            if name != RELEASE and RELEASE not in policy.after:
+            if name not in needed and RELEASE not in policy.after:
                 result[name] = replace(policy, after=(*policy.after, RELEASE))
     check_cycles(result)
     return result
+
+
+def _closure(result: Mapping[str, Policy], name: str) -> set[str]:
+    """`name` and everything it depends on, directly or not."""
+    seen = {name}
+    todo = [name]
+    while todo:
+        for dep in result[todo.pop()].after:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
 
 
 def check_cycles(result: Mapping[str, Policy]) -> None:

@@ -27,6 +27,17 @@ def test_release_is_a_oneshot_everyone_waits_for() -> None:
     assert all(result[n].after == ("release",) for n in ("migrate", "web", "worker"))
 
 
+def test_release_does_not_wait_for_itself_through_its_own_dependencies() -> None:
+    settings = Settings(
+        processes={"release": {"after": ["migrate"]}, "migrate": {"after": ["web"]}}
+    )
+    result = policies(settings, KNOWN)
+    assert result["release"].after == ("migrate",)
+    assert result["migrate"].after == ("web",)
+    assert result["web"].after == ()
+    assert result["worker"].after == ("release",)
+
+
 def test_command_line_forms() -> None:
     result = build(
         Settings(release=False),
