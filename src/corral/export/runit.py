@@ -1,0 +1,89 @@
+"""`corral export runit`: one service directory per instance,
+`<app>-<type>-<n>/{run, finish, env/, log/run}`, to link into runsvdir's
+directory (e.g. /etc/service).
+
+Owns runit's envdir encoding.  `chpst -e DIR` (runit 2.1.2, as daemontools'
+envdir) sets each variable to the *first line* of its file, with trailing
+spaces and tabs removed and NUL bytes turned into newlines; an empty file unsets
+the variable.  So a file holds `value` with `\\n` written as NUL plus a final
+newline, which gives back any value, newlines included, except one ending in a
+space or a tab: such a variable is exported by `run` itself, single-quoted.
+
+`run` loads the envdir with chpst and only then starts the shell, so that
+`$PORT` and the .env values in the command are expanded from it (foreman and
+honcho expanded them too early).  The restart policy (see `corral.export`)
+lives in `finish`, which marks the service down after an exit runit should
+not restart.  runsv never sends SIGKILL by itself: the grace period applies to
+`sv -w SECONDS force-stop`, as `run` notes.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from corral.export.common import Instance, Templates, check, instance_env, instances, seconds
+from corral.export.model import ExportContext, File, Restart
+
+EXECUTABLE = 0o755
+
+FINISH: dict[Restart, str] = {
+    "on-failure": "# A clean exit (0) is not restarted: mark the service down.\n"
+    'if [ "$1" = 0 ]; then exec sv down .; fi',
+    "always": "# runsv restarts ./run whatever the exit code.\nexit 0",
+    "no": "# Never restarted: mark the service down.\nexec sv down .",
+}
+
+
+def envdir_content(value: str) -> str | None:
+    """The envdir file that makes chpst set `value`, or None if none can."""
+    if value.endswith((" ", "\t")):
+        return None
+    return value.replace("\n", "\0") + "\n"
+
+
+def service_dir(ctx: ExportContext, inst: Instance) -> str:
+    return f"{ctx.app}-{inst.kind.name}-{inst.num}"
+
+
+def render(ctx: ExportContext) -> list[File]:
+    """The service directories of all instances."""
+    check(ctx)
+    templates = Templates("runit", ctx.template_dir)
+    log_dir = ctx.log_dir.rstrip("/")
+    files: list[File] = []
+    for inst in instances(ctx):
+        base = service_dir(ctx, inst)
+        common = {
+            "app": ctx.app,
+            "type": inst.kind.name,
+            "num": str(inst.num),
+            "instance": inst.name,
+        }
+        env_files: list[File] = []
+        exports: list[str] = []
+        for key, value in instance_env(ctx, inst).items():
+            content = envdir_content(value)
+            if content is None:
+                exports.append(f"export {key}={shlex.quote(value)}\n")
+            else:
+                env_files.append(File(f"{base}/env/{key}", content))
+        script = f"cd {shlex.quote(str(ctx.app_root))} || exit 111; exec {inst.kind.command}"
+        run = {
+            **common,
+            "user": shlex.quote(ctx.user),
+            "shell": shlex.quote(ctx.shell),
+            "script": shlex.quote(script),
+            "exports": "".join(exports),
+            "timeout": seconds(ctx.timeout),
+        }
+        finish = {**common, "restart": inst.kind.restart, "policy": FINISH[inst.kind.restart]}
+        log = {
+            **common,
+            "user": shlex.quote(ctx.user),
+            "logdir": shlex.quote(f"{log_dir}/{inst.kind.name}-{inst.num}"),
+        }
+        files.append(File(f"{base}/run", templates.render("runit.run", run), EXECUTABLE))
+        files.append(File(f"{base}/finish", templates.render("runit.finish", finish), EXECUTABLE))
+        files.extend(env_files)
+        files.append(File(f"{base}/log/run", templates.render("runit.log-run", log), EXECUTABLE))
+    return files
