@@ -144,7 +144,16 @@ def start(args: argparse.Namespace) -> int:
 
 
 def policies(project: Project, args: argparse.Namespace, known: list[str]) -> dict[str, Policy]:
-    """Lifecycle settings: the config file, overlaid by options/environment."""
+    """The lifecycle `Policy` of each process type."""
+    settings, probe_timeout = lifecycle_settings(project, args)
+    return lifecycle.policies(settings, known, probe_timeout)
+
+
+def lifecycle_settings(
+    project: Project, args: argparse.Namespace
+) -> tuple[lifecycle.Settings, float]:
+    """Lifecycle settings: the config file, overlaid by options/environment;
+    and the default probe timeout."""
     settings = lifecycle.load_file(project.root)
 
     def values(cli: list[str] | None, key: str, sep: str = ",") -> list[str]:
@@ -173,7 +182,7 @@ def policies(project: Project, args: argparse.Namespace, known: list[str]) -> di
         if ready_timeout is None
         else _seconds(ready_timeout, "ready timeout")
     )
-    return lifecycle.policies(settings, known, probe_timeout)
+    return settings, probe_timeout
 
 
 def _writer(fd: int) -> Writer:
