@@ -210,10 +210,9 @@ def _port(project: Project, cli: str | None) -> int:
     text = project.setting(cli, "PORT")
     if text is None:
         return formation.DEFAULT_PORT
-    try:
-        port = int(text)
-    except ValueError:
-        raise UsageError(f"bad port {text!r}: not a whole number") from None
+    if not formation.WHOLE_NUMBER.fullmatch(text.strip()):
+        raise UsageError(f"bad port {text!r}: not a whole number")
+    port = int(text)
     if not 0 < port < 65536:
         raise UsageError(f"bad port {text!r}: must be 1-65535")
     return port
@@ -355,6 +354,7 @@ def export(args: argparse.Namespace) -> int:
     env_text = args.env or project.os_env.get("CORRAL_ENV")
     names = formation.parse_names([env_text]) if env_text else [envfiles.DEFAULT_ENV_FILE]
     env_files = [(root / n).resolve() for n in names if (root / n).is_file()]
+    settings, probe_timeout = lifecycle_settings(project, args)
     ctx = exporters.ExportContext(
         app=app_name,
         entries=entries,
@@ -370,6 +370,8 @@ def export(args: argparse.Namespace) -> int:
         template_dir=Path(args.template_dir) if args.template_dir else None,
         image=args.image,
         secret=args.k8s_secret,
+        policies=lifecycle.policies(settings, known, probe_timeout),
+        restart_given=frozenset(k for k in known if "restart" in settings.processes.get(k, {})),
     )
     files = exporters.render(args.format, ctx)
     exporters.write(files, Path(args.location))

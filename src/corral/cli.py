@@ -16,11 +16,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from corral import __version__, app
 from corral.errors import CorralError
 
 PROG = "corral"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line like every other corral error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -125,7 +133,7 @@ def _lifecycle(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Run the processes of a Procfile.")
+    parser = Parser(prog=PROG, description="Run the processes of a Procfile.")
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
@@ -239,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="kubernetes: put the .env in a Secret, not a ConfigMap",
     )
+    _lifecycle(export)
 
     sub.add_parser("version", help="print the version")
     help_ = sub.add_parser("help", help="describe the commands, or one command")

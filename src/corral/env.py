@@ -37,8 +37,11 @@ def parse(text: str, path: str, context: Mapping[str, str] | None = None) -> dic
     values: dict[str, str] = {}
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
-            lines = binding.original.string.strip().splitlines() or [""]
-            raise EnvFileError(path, binding.original.line, f"cannot parse {lines[0]!r}")
+            text = binding.original.string
+            # the binding's text starts with the blank lines before it
+            lineno = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
+            lines = text.strip().splitlines() or [""]
+            raise EnvFileError(path, lineno, f"cannot parse {lines[0]!r}")
         if binding.key is None or binding.value is None:
             continue  # a comment, a blank line, or a bare `KEY` with no value
         scope = {**(context or {}), **values}

@@ -14,6 +14,7 @@ honcho bugs fixed (see README, "Compatibility"):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from string import Template
@@ -23,6 +24,7 @@ from corral.procfile import Entry
 from corral.specs import Policy, ProcessSpec
 
 DEFAULT_PORT = 5000
+WHOLE_NUMBER = re.compile(r"[0-9]+")  # not int(): it also takes "+2", "1_0", " 3"
 PORT_STEP = 100
 
 
@@ -38,14 +40,11 @@ def parse_counts(values: Iterable[str], known: Sequence[str]) -> dict[str, int]:
             name, number = name.strip(), number.strip()
             if not sep or not name:
                 raise UsageError(f"bad concurrency {item!r}: expected NAME=COUNT, e.g. web=2")
-            try:
-                count = int(number)
-            except ValueError:
-                raise UsageError(
-                    f"bad concurrency {item!r}: {number!r} is not a whole number"
-                ) from None
-            if count < 0:
+            if number.startswith("-") and number[1:].isdecimal():
                 raise UsageError(f"bad concurrency {item!r}: count must be 0 or more")
+            if not WHOLE_NUMBER.fullmatch(number):
+                raise UsageError(f"bad concurrency {item!r}: {number!r} is not a whole number")
+            count = int(number)
             check_known(name, known, "concurrency")
             counts[name] = count
     return counts

@@ -18,7 +18,7 @@ from corral.errors import CorralError, ProcfileError
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 # `name: command`; the name part is checked separately for a precise message.
-ENTRY_RE = re.compile(r"^([^:\s]*)\s*:(.*)$")
+ENTRY_RE = re.compile(r"^([^:]*):(.*)$")
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,19 @@ def parse(text: str, path: str = "Procfile") -> list[Entry]:
     # split("\n") rather than splitlines(): a stray \r or \f inside a command
     # must not invent a new line; CRLF endings are handled by rstrip below.
     for lineno, raw in enumerate(text.split("\n"), start=1):
-        line = raw.rstrip("\r").strip()
-        if not line or line.startswith("#"):
+        line = raw.rstrip("\r")
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
             continue
         match = ENTRY_RE.match(line)
         if match is None:
-            raise ProcfileError(path, lineno, f'expected "name: command", got {line!r}')
+            raise ProcfileError(path, lineno, f'expected "name: command", got {stripped!r}')
         name, command = match.group(1), match.group(2).strip()
+        # honcho silently skips the next two; a skipped process is an outage
+        if name != name.lstrip():
+            raise ProcfileError(path, lineno, f"entry {name.strip()!r} must not be indented")
+        if name != name.rstrip():
+            raise ProcfileError(path, lineno, f"no space allowed before ':' after {name.strip()!r}")
         if not NAME_RE.fullmatch(name):
             raise ProcfileError(
                 path,

@@ -208,6 +208,9 @@ class Supervisor:
             self._selector.register(signals, selectors.EVENT_READ, self._on_signals(signals))
             reaper.become_subreaper()
             self._start_eligible(signals)
+            # start-up drained the signal socket between spawns, SIGCHLDs
+            # included: reap now, or an early exit would wait for a wakeup
+            self._reap()
             while not self._finished():
                 for key, mask in self._selector.select(self._timeout()):
                     key.data(mask)

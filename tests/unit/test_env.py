@@ -39,10 +39,14 @@ def test_interpolation_sees_context_and_earlier_keys() -> None:
     assert values == {"A": "/srv/a", "B": "/srv/a/b", "C": "dflt"}
 
 
-def test_unparsable_line_names_file_and_line() -> None:
+@pytest.mark.parametrize(
+    ("text", "lineno"),
+    [("OK=1\nNOT VALID LINE\n", 2), ("A=1\n\n\n\nbad line\n", 5), ('M="a\nb"\n\nbad line\n', 4)],
+)
+def test_unparsable_line_names_file_and_line(text: str, lineno: int) -> None:
     with pytest.raises(EnvFileError) as info:
-        parse("OK=1\nNOT VALID LINE\n", "prod.env", {})
-    assert str(info.value).startswith("prod.env:2: cannot parse")
+        parse(text, "prod.env", {})
+    assert str(info.value).startswith(f"prod.env:{lineno}: cannot parse")
 
 
 def test_load_layers_files_later_wins(tmp_path: Path) -> None:

@@ -23,8 +23,17 @@ def test_command_is_verbatim_for_the_shell() -> None:
     assert entry.command == "echo 'a: b' # shell comment"
 
 
-def test_space_before_colon_is_accepted() -> None:
-    assert parse("web :run")[0] == Entry("web", "run", 1)
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("web :run", "no space allowed before ':' after 'web'"),
+        ("  web: run", "entry 'web' must not be indented"),
+        ("\tweb: run", "entry 'web' must not be indented"),
+    ],
+)
+def test_lines_honcho_would_skip_are_errors(line: str, fragment: str) -> None:
+    with pytest.raises(ProcfileError, match=fragment):
+        parse(f"ok: x\n{line}\n")
 
 
 @pytest.mark.parametrize(

@@ -37,20 +37,13 @@ from pathlib import Path, PurePosixPath
 
 from corral.errors import CorralError
 from corral.export import compose, kubernetes, runit, supervisord, systemd
-from corral.export.model import (
-    DEFAULT_RESTART,
-    ExportContext,
-    File,
-    ProcessSettings,
-    Restart,
-)
+from corral.export.model import DEFAULT_RESTART, ExportContext, File, Restart
 
 __all__ = [
     "DEFAULT_RESTART",
     "FORMATS",
     "ExportContext",
     "File",
-    "ProcessSettings",
     "Restart",
     "render",
     "write",

@@ -1,10 +1,12 @@
-"""What all exporters share: the instance list, each instance's environment,
-input checks, name sanitising, timeouts, and the template machinery.
+"""What all exporters share: the instance list, each instance's environment
+and lifecycle, the `sh -c` script, readiness checks as shell commands, input
+checks, name sanitising, timeouts, and the template machinery.
 
-Owned here so that every format computes ports, names and environments the same
-way (the same rules as `corral start`, see `corral.formation`) and rejects the
-same bad input with the same `CorralError`.  Format-specific escaping lives in
-each format's module, next to the syntax it escapes for.
+Owned here so that every format computes ports, names, environments, restart
+modes and dependencies the same way (the same rules as `corral start`, see
+`corral.formation`) and rejects the same bad input with the same `CorralError`.
+Format-specific escaping lives in each format's module, next to the syntax it
+escapes for.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ from __future__ import annotations
 import math
 import re
 import shlex
+import signal
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from corral.errors import CorralError
-from corral.export.model import ExportContext, Restart
+from corral.export.model import RESTART_MODES, ExportContext, Restart
 from corral.export.templates import BUILTIN
 from corral.formation import PORT_STEP
+from corral.specs import Policy, ProbeSpec, RestartPolicy
 
 # Variables every per-instance export sets itself (as `corral start` does);
 # the same names in .env are overridden, like `-p` beats PORT from .env.
@@ -35,14 +39,32 @@ DNS_LABEL_MAX = 63
 
 @dataclass(frozen=True)
 class ProcessType:
-    """A Procfile entry with its position, first PORT and concurrency."""
+    """A Procfile entry with its position, first PORT, concurrency and lifecycle."""
 
     name: str
     command: str
     index: int  # position in the Procfile: fixes the PORT block
     port: int  # PORT of instance 1 (compose/k8s replicas all use it)
     count: int
-    restart: Restart
+    restart: Restart  # the mode to export (`ExportContext.restart_mode`)
+    policy: Policy
+    backoff: RestartPolicy | None  # the user's restart table, None if not given
+    after: tuple[str, ...]  # dependencies that are exported (count > 0)
+    stop_timeout: float  # its own grace before SIGKILL, else the global one
+
+    @property
+    def oneshot(self) -> bool:
+        return self.policy.oneshot
+
+    @property
+    def ready(self) -> ProbeSpec | None:
+        """The readiness probe; a one-shot's is ignored (it is waited for by completion)."""
+        return None if self.oneshot else self.policy.ready
+
+    @property
+    def stop_signal(self) -> str:
+        """`TERM`, `INT`, ...: the stop signal without `SIG`."""
+        return signal_name(self.policy.stop_signal)
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ def check(ctx: ExportContext) -> None:
             )
         if count < 0:
             raise CorralError(f"concurrency: {name}={count}: count must be 0 or more")
+    check_policies(ctx, known)
     for key, value in ctx.env.items():
         if not ENV_KEY_RE.fullmatch(key):
             raise CorralError(
@@ -96,8 +119,47 @@ def check(ctx: ExportContext) -> None:
             raise CorralError(f"cannot export variable {key}: its value contains a NUL byte")
 
 
+def check_policies(ctx: ExportContext, known: Sequence[str]) -> None:
+    """Lifecycle settings an API caller could get wrong (the CLI validates its own)."""
+    for name in [*ctx.policies, *ctx.restart_given]:
+        if name not in known:
+            raise CorralError(
+                f"lifecycle: unknown process {name!r} (the Procfile has: {', '.join(known)})"
+            )
+    for name, policy in ctx.policies.items():
+        if policy.restart.mode not in RESTART_MODES:
+            raise CorralError(f"lifecycle: {name}: unknown restart policy {policy.restart.mode!r}")
+        for dep in policy.after:
+            if dep not in known or dep == name:
+                raise CorralError(f"lifecycle: {name}: bad dependency {dep!r}")
+        try:
+            signal.Signals(policy.stop_signal)
+        except ValueError:
+            raise CorralError(
+                f"lifecycle: {name}: unknown stop signal {policy.stop_signal}"
+            ) from None
+        for what, value in (
+            ("stop timeout", policy.stop_timeout),
+            ("run timeout", policy.run_timeout),
+            ("restart delay", policy.restart.delay),
+            ("restart window", policy.restart.window),
+            ("probe interval", policy.ready.interval if policy.ready else None),
+            ("probe timeout", policy.ready.timeout if policy.ready else None),
+        ):
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise CorralError(f"lifecycle: {name}: bad {what} {value!r}")
+        if policy.ready is not None and policy.ready.interval <= 0:
+            raise CorralError(f"lifecycle: {name}: the probe interval must be more than 0")
+    if "\0" in "".join(p.ready.target for p in ctx.policies.values() if p.ready):
+        raise CorralError("lifecycle: a readiness probe contains a NUL byte")
+
+
 def process_types(ctx: ExportContext) -> list[ProcessType]:
-    """All Procfile types in order, with PORT and count (0-count types included)."""
+    """All Procfile types in order, with PORT, count and lifecycle (0-count types included).
+
+    `after` keeps only the dependencies that run (count > 0): as in `corral
+    start`, a dependency that is not part of the formation is not waited for.
+    """
     return [
         ProcessType(
             name=entry.name,
@@ -105,10 +167,38 @@ def process_types(ctx: ExportContext) -> list[ProcessType]:
             index=index,
             port=ctx.base_port + PORT_STEP * index,
             count=ctx.count(entry.name),
-            restart=ctx.settings_for(entry.name).restart,
+            restart=ctx.restart_mode(entry.name),
+            policy=policy,
+            backoff=policy.restart if entry.name in ctx.restart_given else None,
+            after=tuple(dep for dep in policy.after if ctx.count(dep) > 0),
+            stop_timeout=ctx.timeout if policy.stop_timeout is None else policy.stop_timeout,
         )
         for index, entry in enumerate(ctx.entries)
+        for policy in [ctx.policy(entry.name)]
     ]
+
+
+def levels(types: Sequence[ProcessType]) -> dict[str, int]:
+    """Start level of each type: 0 without dependencies, else 1 + its deepest dependency's."""
+    by_name = {t.name: t for t in types}
+    result: dict[str, int] = {}
+
+    def level(name: str, path: tuple[str, ...]) -> int:
+        if name not in result:
+            if name in path:
+                raise CorralError(f"dependency cycle: {' -> '.join((*path, name))}")
+            deps = by_name[name].after
+            result[name] = 1 + max((level(d, (*path, name)) for d in deps), default=-1)
+        return result[name]
+
+    for t in types:
+        level(t.name, ())
+    return result
+
+
+def signal_name(number: int) -> str:
+    """`INT` for SIGINT: the form kill -s, supervisord and systemd (with SIG) take."""
+    return signal.Signals(number).name.removeprefix("SIG")
 
 
 def instances(ctx: ExportContext) -> list[Instance]:
@@ -128,14 +218,242 @@ def instance_env(ctx: ExportContext, inst: Instance) -> dict[str, str]:
     return env
 
 
-def shell_script(command: str, exports: Mapping[str, str] | None = None) -> str:
-    """The `sh -c` script: export what the target cannot carry, then exec the command.
+# Words that make a command more than one simple command when they come
+# first: reserved words (POSIX, bash, ksh) and the builtins that have no
+# program of the same name, or whose effect is on the shell itself (`exec cd`
+# fails, `exec export X=1` fails, `exec . ./env` fails).
+SHELL_KEYWORDS = frozenset(
+    [
+        "!",
+        "{",
+        "}",
+        "[[",
+        "]]",
+        "case",
+        "do",
+        "done",
+        "elif",
+        "else",
+        "esac",
+        "fi",
+        "for",
+        "function",
+        "if",
+        "in",
+        "select",
+        "then",
+        "time",
+        "until",
+        "while",
+        "coproc",
+    ]
+)
+SHELL_BUILTINS = frozenset(
+    [
+        ".",
+        ":",
+        "alias",
+        "bg",
+        "break",
+        "builtin",
+        "cd",
+        "command",
+        "continue",
+        "declare",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "fg",
+        "getopts",
+        "hash",
+        "jobs",
+        "let",
+        "local",
+        "read",
+        "readonly",
+        "return",
+        "set",
+        "shift",
+        "source",
+        "times",
+        "trap",
+        "type",
+        "typeset",
+        "ulimit",
+        "umask",
+        "unalias",
+        "unset",
+        "wait",
+    ]
+)
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+_OPERATORS = set(";&|()`\n")
 
-    `exec` makes the app the supervised process (no forking shell left in between);
-    the values are single-quoted, so the shell takes them literally.
+
+def simple_command(command: str) -> bool:
+    """Is `command` one simple command that `exec` can prefix?  Conservative:
+    False for anything else, and for whatever this scanner cannot be sure of.
+
+    False when, outside quotes, it holds a list or pipeline operator (`;`,
+    `&`, `&&`, `|`, `||`, a line break), a subshell or group (`(`, `)`, `{`),
+    a command substitution (`$(`, backquotes, even inside double quotes), a
+    line continuation, an unterminated quote, or when its first word is a
+    reserved word, a builtin `exec` cannot run (`cd`, `export`, `.`...),
+    `exec` itself, a variable assignment (`FOO=1 cmd`) or a redirection.
+    Redirections after the first word are fine (`cmd >log 2>&1`), and so is
+    a trailing `# comment`.
+    """
+    first: list[str] = []  # the first word, quotes removed
+    raw: list[str] = []  # the first word as written
+    state = "before"  # before the first word, in it, or after it ("rest")
+    quote = ""
+    prev = ""  # the character before, for `#` (a comment only at a word start)
+    i, n = 0, len(command)
+    while i < n:
+        ch = command[i]
+        if state == "first":
+            raw.append(ch)
+        if quote == "'":
+            if ch == "'":
+                quote = ""
+            elif state == "first":
+                first.append(ch)
+        elif ch == "`" or command.startswith("$(", i):
+            return False
+        elif quote == '"':
+            if ch == "\\" and i + 1 < n:
+                i += 1
+                ch = command[i]
+                if state == "first":
+                    raw.append(ch)
+                    first.append(ch)
+            elif ch == '"':
+                quote = ""
+            elif state == "first":
+                first.append(ch)
+        elif ch in " \t":
+            if state == "first":
+                state = "rest"
+        elif ch == "#" and prev in ("", " ", "\t"):
+            break  # a comment: nothing after it runs
+        elif ch in _OPERATORS and not (ch in "&|" and prev in ("<", ">")):
+            return False
+        else:
+            if state == "before":
+                state = "first"
+                raw.append(ch)
+            if state == "first" and ch in "<>":
+                return False  # a redirection before the command name
+            if ch == "\\":
+                if i + 1 >= n or command[i + 1] == "\n":
+                    return False  # a line continuation
+                i += 1
+                ch = command[i]
+                if state == "first":
+                    raw.append(ch)
+                    first.append(ch)
+            elif ch in "'\"":
+                quote = ch
+            elif state == "first":
+                first.append(ch)
+        prev = ch
+        i += 1
+    if quote or state == "before":
+        return False
+    if _ASSIGNMENT.match("".join(raw)):
+        return False
+    return "".join(first) not in SHELL_KEYWORDS | SHELL_BUILTINS
+
+
+def shell_script(command: str, exports: Mapping[str, str] | None = None) -> str:
+    """The `sh -c` script: export what the target cannot carry, then the command.
+
+    A simple command is run with `exec`, which makes the app the supervised
+    process (no shell left in between to receive the stop signal and orphan
+    it).  Anything else (`cd x && cmd`, `FOO=1 cmd`, `a; b`, a pipeline) runs
+    as written under the shell: each format then signals the whole process
+    group (see `corral.export`).  The values are single-quoted, so the shell
+    takes them literally.
     """
     prefix = "".join(f"export {k}={shlex.quote(v)}; " for k, v in (exports or {}).items())
-    return f"{prefix}exec {command}"
+    return f"{prefix}{exec_command(command)}"
+
+
+def exec_command(command: str) -> str:
+    """`exec <command>` for a simple command, else the command as written."""
+    return f"exec {command}" if simple_command(command) else command
+
+
+# -- readiness checks as shell commands -----------------------------------------
+
+TCP_CHECK = (
+    "if command -v nc >/dev/null 2>&1; then nc -z -w 2 {host} {port}; "
+    "else bash -c ': <\"/dev/tcp/$0/$1\"' {host} {port}; fi"
+)
+HTTP_CHECK = (
+    "if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null {url}; "
+    "elif command -v wget >/dev/null 2>&1; then wget -q -O /dev/null {url}; "
+    "else python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "
+    "{url}; fi"
+)
+
+
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:@%+,=-]+")
+
+
+def _dq_literal(text: str) -> str:
+    return re.sub(r'([\\"`$])', r"\\\1", text)
+
+
+def expanding_word(text: str) -> str:
+    """A double-quoted sh word for a probe target: its `$VAR` and `${VAR}` are
+    expanded by the shell at check time from the process's environment (as
+    `corral start` expands them from the instance's), `$$` is a literal `$`,
+    and everything else is literal.  Plain text stays unquoted."""
+    if _PLAIN_WORD.fullmatch(text):
+        return text
+    out = ['"']
+    pos = 0
+    for match in string.Template.pattern.finditer(text):
+        out.append(_dq_literal(text[pos : match.start()]))
+        name = match.group("named") or match.group("braced")
+        out.append("${" + name + "}" if name else "\\$")
+        pos = match.end()
+    out.append(_dq_literal(text[pos:]))
+    out.append('"')
+    return "".join(out)
+
+
+def http_url(target: str) -> str:
+    """The URL of an `http:` probe target (`$PORT/health` is on 127.0.0.1)."""
+    return target if "://" in target else "http://127.0.0.1:" + target
+
+
+def tcp_address(target: str) -> tuple[str, str]:
+    """(host, port) of a `tcp:[HOST:]PORT` target; host 127.0.0.1 when absent."""
+    host, _, port = target.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", port
+
+
+def probe_command(probe: ProbeSpec) -> str | None:
+    """One attempt of a readiness probe as a sh command (exit 0: ready), or None
+    for a `log:` probe, which watches output only corral sees.
+
+    tcp: `nc -z`, else bash's /dev/tcp; http: curl, else wget, else python3
+    (2xx, and with curl and wget also 3xx, count as ready); file: `test -e`;
+    cmd: the command itself.
+    """
+    if probe.kind == "tcp":
+        host, port = tcp_address(probe.target)
+        return TCP_CHECK.format(host=expanding_word(host), port=expanding_word(port))
+    if probe.kind == "http":
+        return HTTP_CHECK.format(url=expanding_word(http_url(probe.target)))
+    if probe.kind == "file":
+        return f"test -e {expanding_word(probe.target)}"
+    if probe.kind == "cmd":
+        return probe.target
+    return None
 
 
 def dns_label(text: str, what: str) -> str:

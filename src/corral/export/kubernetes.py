@@ -1,6 +1,7 @@
 """`corral export kubernetes` (alias k8s): one multi-document `<app>.yaml` with
 a ConfigMap (or, with `--k8s-secret`, a Secret) holding the .env values, one
-Deployment per process type and a Service for the types that listen on PORT.
+Deployment per long-running process type, one Job per one-shot type (the
+`release` entry included), and a Service for the types that listen on PORT.
 
 Owns the mapping from a Procfile formation to Kubernetes objects:
 
@@ -15,20 +16,42 @@ Owns the mapping from a Procfile formation to Kubernetes objects:
 * Kubernetes expands `$(VAR)` in `command` and `env` values and turns `$$`
   into `$`, so each `$` there is `$$`; ConfigMap/Secret data is not expanded;
 * a Deployment's pods always restart (`restartPolicy: Always` is the only
-  value it allows), whatever the restart setting; one-shot types will need Jobs.
+  value it allows), whatever the restart setting.
+
+Lifecycle (see `corral.export` for the table): a one-shot is a Job with
+`parallelism` = `completions` = concurrency, `restartPolicy: Never` and
+`backoffLimit: 0` (restart `no`, its default), or `OnFailure` with
+`backoffLimit` = the restart limit; its run timeout is `activeDeadlineSeconds`.
+A readiness probe is a `readinessProbe` (tcp: `tcpSocket`, http: `httpGet`,
+both on the pod's IP unless the target names another host; file and cmd, and
+a tcp/http target with a variable other than PORT or a .env one: `exec` of
+the check through the shell); it only gates Service traffic: corral's probe
+timeout has no equivalent.  `after` has no equivalent between workloads (they
+all start at once) and Kubernetes has no per-container stop signal (the image's
+STOPSIGNAL applies): the header comment says so when they are set.  Jobs are
+immutable once created: delete a finished Job before applying a new export.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from string import Template
+from urllib.parse import urlsplit
+
 from corral.export.common import (
     DNS_LABEL_MAX,
     PORT,
+    ProcessType,
     Templates,
     check,
     dns_label,
     dotenv_vars,
+    http_url,
+    probe_command,
     process_types,
     shell_script,
+    tcp_address,
     unique_labels,
     whole_seconds,
 )
@@ -36,6 +59,8 @@ from corral.export.model import ExportContext, File
 from corral.export.yaml_writer import Node, dump_all
 
 LISTENING = ("web",)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' own default
 
 
 def dollar(text: str) -> str:
@@ -48,6 +73,66 @@ def service_name(name: str) -> str:
     if name[0].isalpha():
         return name
     return f"svc-{name}"[:DNS_LABEL_MAX].rstrip("-")
+
+
+def probe_action(shell: str, t: ProcessType, env: Mapping[str, str]) -> dict[str, Node] | None:
+    """The handler of a readiness probe: tcpSocket, httpGet or exec; None for log:."""
+    probe = t.ready
+    if probe is None:
+        return None
+    target = Template(probe.target).safe_substitute(env)  # as `corral start` does
+    if "$" not in target:
+        if probe.kind == "tcp":
+            host, port = tcp_address(target)
+            if port.isdigit() and 0 < int(port) < 65536:
+                tcp: dict[str, Node] = {"port": int(port)}
+                if host not in LOCAL_HOSTS:
+                    tcp["host"] = host
+                return {"tcpSocket": tcp}
+        if probe.kind == "http":
+            try:
+                url = urlsplit(http_url(target))
+                port_number = url.port or (443 if url.scheme == "https" else 80)
+            except ValueError:
+                url = None
+            if url is not None and url.scheme in ("http", "https") and url.hostname:
+                path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+                http: dict[str, Node] = {"path": path, "port": port_number}
+                if url.hostname not in LOCAL_HOSTS:
+                    http["host"] = url.hostname
+                if url.scheme == "https":
+                    http["scheme"] = "HTTPS"
+                return {"httpGet": http}
+    command = probe_command(probe)
+    if command is None:
+        return None
+    # probe commands are not $(VAR)-expanded by Kubernetes: no `$$` here
+    return {"exec": {"command": [shell, "-c", command]}}
+
+
+def readiness_probe(shell: str, t: ProcessType, env: Mapping[str, str]) -> dict[str, Node] | None:
+    action = probe_action(shell, t, env)
+    if action is None or t.ready is None:
+        return None
+    return {**action, "periodSeconds": max(1, math.ceil(t.ready.interval))}
+
+
+def job_spec(t: ProcessType, pod: dict[str, Node], labels: dict[str, Node]) -> dict[str, Node]:
+    """A one-shot type's Job spec."""
+    never = t.restart == "no"
+    limit = t.backoff.limit if t.backoff is not None else DEFAULT_BACKOFF_LIMIT
+    spec: dict[str, Node] = {
+        "parallelism": t.count,
+        "completions": t.count,
+        "backoffLimit": 0 if never else limit,
+    }
+    if t.policy.run_timeout is not None:
+        spec["activeDeadlineSeconds"] = max(1, math.ceil(t.policy.run_timeout))
+    spec["template"] = {
+        "metadata": {"labels": labels},
+        "spec": {"restartPolicy": "Never" if never else "OnFailure", **pod},
+    }
+    return spec
 
 
 def render(ctx: ExportContext) -> list[File]:
@@ -83,6 +168,9 @@ def render(ctx: ExportContext) -> list[File]:
             )
             env_from.append({"configMapRef": {"name": env_name}})
     services: list[dict[str, Node]] = []
+    order: list[str] = []
+    stop_signals: list[str] = []
+    log_probes: list[str] = []
     for t in types:
         labels: dict[str, Node] = {
             "app.kubernetes.io/name": app,
@@ -96,8 +184,33 @@ def render(ctx: ExportContext) -> list[File]:
         }
         if env_from:
             container["envFrom"] = env_from
-        if t.name in LISTENING:
+        listening = t.name in LISTENING and not t.oneshot
+        if listening:
             container["ports"] = [{"name": "http", "containerPort": t.port}]
+        probe = readiness_probe(ctx.shell, t, {**env, PORT: str(t.port)})
+        if probe is not None:
+            container["readinessProbe"] = probe
+        elif t.ready is not None:
+            log_probes.append(components[t.name])
+        if t.after:
+            order.append(f"{components[t.name]} after {', '.join(components[d] for d in t.after)}")
+        if t.stop_signal != "TERM":
+            stop_signals.append(f"{components[t.name]} SIG{t.stop_signal}")
+        pod: dict[str, Node] = {
+            "terminationGracePeriodSeconds": whole_seconds(t.stop_timeout),
+            "containers": [container],
+        }
+        if t.oneshot:
+            documents.append(
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "metadata": {"name": names[t.name], "labels": labels},
+                    "spec": job_spec(t, pod, labels),
+                }
+            )
+            continue
+        if listening:
             services.append(
                 {
                     "apiVersion": "v1",
@@ -117,19 +230,27 @@ def render(ctx: ExportContext) -> list[File]:
                 "spec": {
                     "replicas": t.count,
                     "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "terminationGracePeriodSeconds": whole_seconds(ctx.timeout),
-                            "containers": [container],
-                        },
-                    },
+                    "template": {"metadata": {"labels": labels}, "spec": pod},
                 },
             }
         )
     documents.extend(services)
-    comment = (
-        f"Generated by `corral export kubernetes` for {ctx.app}.\n"
-        f"Apply it with: kubectl apply -f {ctx.app}.yaml"
+    notes = [
+        f"{what}, not exported ({why}): {'; '.join(items)}."
+        for what, why, items in (
+            ("Start order", "Kubernetes starts every workload at once", order),
+            ("Stop signals", "none per container: set STOPSIGNAL in the image", stop_signals),
+            ("log: readiness probes", "no equivalent", log_probes),
+        )
+        if items
+    ]
+    if any(t.oneshot for t in types):
+        notes.append("Jobs cannot be changed once created: delete them before applying again.")
+    comment = "\n".join(
+        [
+            f"Generated by `corral export kubernetes` for {ctx.app}.",
+            f"Apply it with: kubectl apply -f {ctx.app}.yaml",
+            *notes,
+        ]
     )
     return [File(f"{ctx.app}.yaml", dump_all(documents, comment))]

@@ -3,12 +3,14 @@
 Kept apart from `corral.export` itself so that the per-format modules can import
 these types without importing the package that imports them.  Nothing here does
 I/O; `ExportContext` is built by the CLI (`corral.app`) from the options, the
-Procfile and the `.env` files.
+Procfile, the `.env` files and the lifecycle settings.
 
-`ProcessSettings` is the per-process-type lifecycle seam: today it only carries
-the restart policy (default `on-failure`, see the package docstring); one-shot
-processes, readiness checks and dependencies are meant to be added here, with
-defaults that keep today's output unchanged.
+The lifecycle settings arrive as the same `corral.specs.Policy` objects that
+`corral start` runs with (built by `corral.lifecycle.policies`, so the release
+rule is already applied), plus `restart_given`: the types whose restart policy
+the user set.  Only those export their own restart mode, back-off and limits;
+the others get the export default (see `restart_mode` and the package
+docstring).  A type missing from `policies` gets the default `Policy()`.
 """
 
 from __future__ import annotations
@@ -19,23 +21,12 @@ from pathlib import Path
 from typing import Literal
 
 from corral.procfile import Entry
+from corral.specs import Policy
 
 Restart = Literal["on-failure", "always", "no"]
 DEFAULT_RESTART: Restart = "on-failure"
-
-
-@dataclass(frozen=True)
-class ProcessSettings:
-    """Lifecycle settings of one process type.
-
-    restart: `on-failure` (restart after a non-zero exit or a crash, leave a
-             clean exit 0 alone), `always`, or `no`.
-    """
-
-    restart: Restart = DEFAULT_RESTART
-
-
-DEFAULT_SETTINGS = ProcessSettings()
+RESTART_MODES: Mapping[str, Restart] = {"no": "no", "on-failure": "on-failure", "always": "always"}
+DEFAULT_POLICY = Policy()
 
 
 @dataclass(frozen=True)
@@ -56,16 +47,27 @@ class ExportContext:
     template_dir: Path | None  # -t: user templates override built-in ones
     image: str | None = None  # compose/k8s image (--image)
     secret: bool = False  # k8s: Secret instead of ConfigMap (--k8s-secret)
-    # Per-type lifecycle settings; a type not listed gets `ProcessSettings()`.
-    settings: Mapping[str, ProcessSettings] = field(default_factory=dict)
+    # Lifecycle: one Policy per type (missing => Policy()), and the types whose
+    # restart policy was given (the others get the export default).
+    policies: Mapping[str, Policy] = field(default_factory=dict)
+    restart_given: frozenset[str] = frozenset()
 
     def count(self, kind: str) -> int:
         """Concurrency of a process type (1 unless given)."""
         return self.counts.get(kind, 1)
 
-    def settings_for(self, kind: str) -> ProcessSettings:
-        """Lifecycle settings of a process type."""
-        return self.settings.get(kind, DEFAULT_SETTINGS)
+    def policy(self, kind: str) -> Policy:
+        """Lifecycle policy of a process type."""
+        return self.policies.get(kind, DEFAULT_POLICY)
+
+    def restart_mode(self, kind: str) -> Restart:
+        """The restart mode to export: the user's, else `no` for a one-shot and
+        `on-failure` for the rest (a process manager's job is to keep a crashed
+        service up, unlike `corral start`, whose default is to stop everything)."""
+        policy = self.policy(kind)
+        if kind in self.restart_given:
+            return RESTART_MODES[policy.restart.mode]  # checked by common.check
+        return "no" if policy.oneshot else DEFAULT_RESTART
 
 
 @dataclass(frozen=True)

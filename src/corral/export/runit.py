@@ -1,6 +1,6 @@
 """`corral export runit`: one service directory per instance,
-`<app>-<type>-<n>/{run, finish, env/, log/run}`, to link into runsvdir's
-directory (e.g. /etc/service).
+`<app>-<type>-<n>/{run, finish, control/t, control/k, env/, log/run}`, to link
+into runsvdir's directory (e.g. /etc/service).
 
 Owns runit's envdir encoding.  `chpst -e DIR` (runit 2.1.2, as daemontools'
 envdir) sets each variable to the *first line* of its file, with trailing
@@ -15,13 +15,34 @@ honcho expanded them too early).  The restart policy (see `corral.export`)
 lives in `finish`, which marks the service down after an exit runit should
 not restart.  runsv never sends SIGKILL by itself: the grace period applies to
 `sv -w SECONDS force-stop`, as `run` notes.
+
+Stopping: `run` starts the shell with `chpst -P`, as the leader of its own
+process group, and `control/t` (which runsv runs instead of sending SIGTERM,
+for `sv stop`, `down`, `restart`, `term`) sends the type's stop signal to
+that whole group; `control/k` does the same with SIGKILL (`sv kill`,
+`force-stop`).  So a command run under the shell (not a simple command) stops
+with its children, and `stop_signal` is honoured.
+
+Lifecycle (see `corral.export` for the table): a one-shot's `finish` keeps
+it down after it exits (restart `no`, its default) or after exit 0 only
+(`on-failure`).  runit has no start order, readiness or back-off settings:
+`after`, probes, delays and limits are not exported (runsv waits 1 s between
+restarts).
 """
 
 from __future__ import annotations
 
 import shlex
 
-from corral.export.common import Instance, Templates, check, instance_env, instances, seconds
+from corral.export.common import (
+    Instance,
+    Templates,
+    check,
+    exec_command,
+    instance_env,
+    instances,
+    seconds,
+)
 from corral.export.model import ExportContext, File, Restart
 
 EXECUTABLE = 0o755
@@ -67,15 +88,23 @@ def render(ctx: ExportContext) -> list[File]:
                 exports.append(f"export {key}={shlex.quote(value)}\n")
             else:
                 env_files.append(File(f"{base}/env/{key}", content))
-        script = f"cd {shlex.quote(str(ctx.app_root))} || exit 111; exec {inst.kind.command}"
+        root = shlex.quote(str(ctx.app_root))
+        script = f"cd {root} || exit 111; {exec_command(inst.kind.command)}"
         run = {
             **common,
             "user": shlex.quote(ctx.user),
             "shell": shlex.quote(ctx.shell),
             "script": shlex.quote(script),
             "exports": "".join(exports),
-            "timeout": seconds(ctx.timeout),
+            "timeout": seconds(inst.kind.stop_timeout),
         }
+        stop = {
+            **common,
+            "signal": inst.kind.stop_signal,
+            "instead": "SIGTERM",
+            "commands": "stop, down, restart, term",
+        }
+        kill = {**common, "signal": "KILL", "instead": "SIGKILL", "commands": "kill, force-stop"}
         finish = {**common, "restart": inst.kind.restart, "policy": FINISH[inst.kind.restart]}
         log = {
             **common,
@@ -84,6 +113,9 @@ def render(ctx: ExportContext) -> list[File]:
         }
         files.append(File(f"{base}/run", templates.render("runit.run", run), EXECUTABLE))
         files.append(File(f"{base}/finish", templates.render("runit.finish", finish), EXECUTABLE))
+        for name, values in (("t", stop), ("k", kill)):
+            text = templates.render("runit.control", values)
+            files.append(File(f"{base}/control/{name}", text, EXECUTABLE))
         files.extend(env_files)
         files.append(File(f"{base}/log/run", templates.render("runit.log-run", log), EXECUTABLE))
     return files

@@ -19,8 +19,18 @@ a value it cannot (a line break, a quote at either end, both kinds of quote,
 argument is double-quoted for shlex, and `;`, `#` (and `(` after `%`) are
 backslash-escaped outside the quotes.
 
-`stopasgroup`/`killasgroup` make stop and kill reach the whole process group;
-logs go to `<log>/<type>-<n>.log` and `.error.log` (the directory must exist).
+`stopasgroup`/`killasgroup` make stop and kill reach the whole process group
+(a command run under the shell included); logs go to `<log>/<type>-<n>.log`
+and `.error.log` (the directory must exist).
+
+Lifecycle (see `corral.export` for the table): `stopsignal=` and
+`stopwaitsecs=` per type; a user-set restart limit is `startretries=`, which
+supervisord applies to starts that fail within `startsecs` (1 s) only; a
+one-shot is `autorestart=false` + `startsecs=0` (its exit 0 is a success, not
+a failed start), whatever its restart setting (supervisord would restart a
+failing one-shot forever, with no limit).  supervisord has no start order:
+`priority=` starts dependencies first (a lower number per dependency level)
+without waiting for them, and readiness probes are not exported.
 """
 
 from __future__ import annotations
@@ -30,16 +40,22 @@ import shlex
 
 from corral.errors import CorralError
 from corral.export.common import (
+    ProcessType,
     Templates,
     check,
     instance_env,
     instances,
+    levels,
+    process_types,
     shell_script,
     whole_seconds,
 )
 from corral.export.model import ExportContext, File, Restart
 
 AUTORESTART: dict[Restart, str] = {"on-failure": "unexpected", "always": "true", "no": "false"}
+DEFAULT_PRIORITY = 999  # supervisord's
+DEFAULT_STARTSECS = 1
+DEFAULT_STARTRETRIES = 3
 _PLAIN_ARG = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
 _LINE_BREAKS = {"\n": "_corral_nl", "\r": "_corral_cr"}
 _LINE_BREAK_DEFS = {
@@ -120,11 +136,35 @@ def command_arg(arg: str, what: str) -> str:
     return ("".join(out) or '""').replace("%", "%%")
 
 
+def lifecycle_values(t: ProcessType, priority: int) -> dict[str, str]:
+    """The lifecycle placeholders of a program."""
+    retries = DEFAULT_STARTRETRIES
+    if t.backoff is not None and not t.oneshot:
+        retries = t.backoff.limit
+    return {
+        "autorestart": "false" if t.oneshot else AUTORESTART[t.restart],
+        "startsecs": "0" if t.oneshot else str(DEFAULT_STARTSECS),
+        "startretries": str(retries),
+        "priority": str(priority),
+        "stopsignal": t.stop_signal,
+        "stopwaitsecs": str(whole_seconds(t.stop_timeout)),
+    }
+
+
+def priorities(ctx: ExportContext) -> dict[str, int]:
+    """supervisord's default for all, or 100, 200, ... by dependency level."""
+    types = process_types(ctx)
+    if not any(t.after for t in types):
+        return {t.name: DEFAULT_PRIORITY for t in types}
+    return {name: 100 * (level + 1) for name, level in levels(types).items()}
+
+
 def render(ctx: ExportContext) -> list[File]:
     """`<app>.conf`."""
     check(ctx)
     templates = Templates("supervisord", ctx.template_dir)
     log_dir = ctx.log_dir.rstrip("/")
+    priority = priorities(ctx)
     sections: list[str] = []
     programs: list[str] = []
     for inst in instances(ctx):
@@ -156,8 +196,7 @@ def render(ctx: ExportContext) -> list[File]:
             "directory": plain(str(ctx.app_root), "app root"),
             "user": plain(ctx.user, "user"),
             "environment": ",".join(native),
-            "autorestart": AUTORESTART[inst.kind.restart],
-            "stopwaitsecs": str(whole_seconds(ctx.timeout)),
+            **lifecycle_values(inst.kind, priority[inst.kind.name]),
             "stdout_logfile": plain(f"{base}.log", "log file"),
             "stderr_logfile": plain(f"{base}.error.log", "log file"),
         }

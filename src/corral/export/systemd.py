@@ -10,16 +10,37 @@ Owns systemd's unit-file escaping (systemd.syntax(7), systemd.service(5)):
 * `ExecStart=` words are unquoted the same way and then `$VAR` is expanded, so
   `$` is written `$$` (the shell, not systemd, expands `$PORT`).
 
-Output goes to the journal; `-l` is not used.  `KillMode=mixed`: SIGTERM to the
-app (the main PID, thanks to `exec`), SIGKILL to whatever is left of its cgroup
-after `TimeoutStopSec=`.  Restart policy: see `corral.export`.
+Output goes to the journal; `-l` is not used.  `KillMode=mixed`: the stop
+signal to the app (the main PID, thanks to `exec`), SIGKILL to whatever is
+left of its cgroup after `TimeoutStopSec=`; a command that runs under the
+shell (not a simple command, see `common.simple_command`) gets
+`KillMode=control-group` instead, so the stop signal reaches every process of
+the unit, not only the shell.
+
+Lifecycle (see `corral.export` for the table): `After=` + `Requires=` on
+every instance unit of each dependency; a one-shot is `Type=oneshot` +
+`RemainAfterExit=yes`, so that units after it start once it *completed*; a
+readiness probe becomes an `ExecStartPost=` loop that runs the check until it
+passes, bounded by `TimeoutStartSec=` (systemd counts the unit as started,
+and starts the units after it, only once `ExecStartPost=` is done).
 """
 
 from __future__ import annotations
 
 import re
 
-from corral.export.common import Instance, Templates, check, instance_env, instances, seconds
+from corral.export.common import (
+    Instance,
+    ProcessType,
+    Templates,
+    check,
+    instance_env,
+    instances,
+    probe_command,
+    process_types,
+    seconds,
+    simple_command,
+)
 from corral.export.common import shell_script as make_script
 from corral.export.model import ExportContext, File, Restart
 
@@ -66,15 +87,72 @@ def unit_name(ctx: ExportContext, inst: Instance) -> str:
     return f"{ctx.app}-{inst.kind.name}.{inst.num}.service"
 
 
+def exec_line(ctx: ExportContext, script: str) -> str:
+    """`<shell> -c <script>` as ExecStart=/ExecStartPost= words."""
+    return " ".join((exec_word(ctx.shell, first=True), exec_word("-c"), exec_word(script)))
+
+
+def restart_value(t: ProcessType) -> str:
+    """Restart=: a Type=oneshot unit cannot have `always` (systemd refuses it)."""
+    if t.oneshot and t.restart == "always":
+        return "on-failure"
+    return RESTART[t.restart]
+
+
+def unit_settings(ctx: ExportContext, t: ProcessType, units: dict[str, list[str]]) -> str:
+    """[Unit] lines: ordering on the dependencies' units, the start limit."""
+    lines: list[str] = []
+    deps = [unit for dep in t.after for unit in units[dep]]
+    if deps:
+        lines.append("After=" + " ".join(deps))
+        lines.append("Requires=" + " ".join(deps))
+    if t.backoff is not None and t.restart != "no":
+        # corral allows `limit` restarts in `window`; systemd counts starts
+        lines.append(f"StartLimitIntervalSec={seconds(t.backoff.window)}")
+        lines.append(f"StartLimitBurst={t.backoff.limit + 1}")
+    return "".join(line + "\n" for line in lines)
+
+
+def service_settings(ctx: ExportContext, t: ProcessType) -> str:
+    """[Service] lines after Restart=: one-shot, readiness, back-off, stop signal."""
+    lines: list[str] = []
+    if t.oneshot and t.restart == "always":
+        lines.append("# restart = always: systemd cannot restart a completed Type=oneshot unit")
+    if t.oneshot:
+        lines += ["Type=oneshot", "RemainAfterExit=yes"]
+        if t.policy.run_timeout is not None:
+            lines.append(f"TimeoutStartSec={seconds(t.policy.run_timeout)}")
+    elif t.ready is not None:
+        check = probe_command(t.ready)
+        if check is None:
+            lines.append(
+                "# readiness probe log:...: systemd cannot watch the output, "
+                "so units after this one wait only for it to start"
+            )
+        else:
+            loop = f"until {check}\ndo sleep {t.ready.interval:g}; done"
+            lines.append("ExecStartPost=" + exec_line(ctx, loop))
+            lines.append(f"TimeoutStartSec={seconds(t.ready.timeout)}")
+    if t.backoff is not None and t.restart != "no":
+        lines.append(f"RestartSec={seconds(t.backoff.delay)}")
+    if t.stop_signal != "TERM":
+        lines.append(f"KillSignal=SIG{t.stop_signal}")
+    return "".join(line + "\n" for line in lines)
+
+
 def render(ctx: ExportContext) -> list[File]:
     """The target and the service units."""
     check(ctx)
     templates = Templates("systemd", ctx.template_dir)
     target = f"{ctx.app}.target"
     units: list[File] = []
+    unit_names: dict[str, list[str]] = {t.name: [] for t in process_types(ctx)}
+    for inst in instances(ctx):
+        unit_names[inst.kind.name].append(unit_name(ctx, inst))
     for inst in instances(ctx):
         env = instance_env(ctx, inst)
         unit = unit_name(ctx, inst)
+        t = inst.kind
         values = {
             "app": ctx.app,
             "type": inst.kind.name,
@@ -85,16 +163,13 @@ def render(ctx: ExportContext) -> list[File]:
             "user": specifiers(ctx.user),
             "workdir": specifiers(str(ctx.app_root)),
             "environment": "\n".join(environment_line(k, v) for k, v in env.items()),
-            "exec_start": " ".join(
-                (
-                    exec_word(ctx.shell, first=True),
-                    exec_word("-c"),
-                    exec_word(make_script(inst.kind.command)),
-                )
-            ),
-            "restart": RESTART[inst.kind.restart],
-            "timeout": seconds(ctx.timeout),
+            "exec_start": exec_line(ctx, make_script(t.command)),
+            "restart": restart_value(t),
+            "timeout": seconds(t.stop_timeout),
             "identifier": f"{ctx.app}-{inst.name}",
+            "kill_mode": "mixed" if simple_command(t.command) else "control-group",
+            "unit_settings": unit_settings(ctx, t, unit_names),
+            "service_settings": service_settings(ctx, t),
         }
         units.append(File(unit, templates.render("systemd.service", values)))
     wants = " ".join(f.path for f in units)
