@@ -101,7 +101,8 @@ class Probe:
             return
         kind = self.spec.kind
         if kind == "file":
-            self._result(os.path.exists(self.spec.target))
+            # relative to the process's working directory, like its commands
+            self._result(os.path.exists(os.path.join(self.cwd or ".", self.spec.target)))
         elif kind == "cmd":
             try:
                 self._pid = self.host.spawn_check(

@@ -61,6 +61,9 @@ class ProbeSpec:
     timeout: float = 60.0
 
     def __str__(self) -> str:
+        """As the user wrote it: `tcp:5000`, or a bare `http://...` URL."""
+        if self.kind == "http" and "://" in self.target:
+            return self.target
         return f"{self.kind}:{self.target}"
 
 
