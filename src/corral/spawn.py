@@ -24,7 +24,7 @@ import signal
 import struct
 import subprocess
 import termios
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from corral.specs import ProcessSpec
@@ -59,6 +59,42 @@ class Child:
         self.popen.returncode = code
 
 
+def _session(
+    args: list[str],
+    env: Mapping[str, str],
+    cwd: str | None,
+    stdin: int,
+    stdout: int,
+    stderr: int,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """fork/exec `args` as the leader of a new session (and process group)."""
+    return subprocess.Popen(
+        args,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,
+        restore_signals=True,
+        close_fds=True,
+        preexec_fn=preexec_fn,
+    )
+
+
+def spawn_quiet(command: str, env: Mapping[str, str], cwd: str | None) -> int:
+    """Start a shell command with no input or output (a probe's check); its pid.
+
+    Like every child, it is reaped by the reaper only; the returncode set
+    here keeps Popen's own clean-up from ever calling waitpid on it.
+    """
+    devnull = subprocess.DEVNULL
+    popen = _session(["/bin/sh", "-c", command], env, cwd, devnull, devnull, devnull)
+    popen.returncode = 0
+    return popen.pid
+
+
 def _pipe() -> tuple[int, int]:
     read, write = os.pipe()
     os.set_blocking(read, False)
@@ -75,17 +111,7 @@ def spawn_piped(spec: ProcessSpec, split_streams: bool = False) -> Child:
     out_r, out_w = _pipe()
     err_r, err_w = _pipe() if split_streams else (out_r, out_w)
     try:
-        popen = subprocess.Popen(
-            spec.args(),
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            env=dict(spec.env),
-            cwd=spec.cwd,
-            start_new_session=True,
-            restore_signals=True,
-            close_fds=True,
-        )
+        popen = _session(spec.args(), spec.env, spec.cwd, subprocess.DEVNULL, out_w, err_w)
     except BaseException:
         for fd in {out_r, out_w, err_r, err_w}:
             os.close(fd)
@@ -110,17 +136,8 @@ def spawn_pty(spec: ProcessSpec, rows: int = 24, columns: int = 80) -> Child:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     os.set_blocking(master, False)
     try:
-        popen = subprocess.Popen(
-            spec.args(),
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=dict(spec.env),
-            cwd=spec.cwd,
-            start_new_session=True,
-            restore_signals=True,
-            close_fds=True,
-            preexec_fn=_controlling_terminal,
+        popen = _session(
+            spec.args(), spec.env, spec.cwd, slave, slave, slave, _controlling_terminal
         )
     except BaseException:
         os.close(master)

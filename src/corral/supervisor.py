@@ -50,7 +50,6 @@ import os
 import selectors
 import signal
 import socket
-import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -60,7 +59,7 @@ from corral import reaper
 from corral import signals as sig
 from corral.probes import Probe
 from corral.signals import SignalPipe
-from corral.spawn import Child, spawn_piped
+from corral.spawn import Child, spawn_piped, spawn_quiet
 from corral.specs import ProcessSpec
 
 READ_SIZE = 1 << 18
@@ -387,23 +386,16 @@ class Supervisor:
         inst.probe = None
         probe = inst.spec.policy.ready
         timeout = probe.timeout if probe is not None else 0
-        self._notice(
-            f"{inst.name} not ready after {timeout:g}s ({probe}); stopping",
-            "failed",
-            process=inst.name,
-        )
-        self._set_exit(EXIT_NOT_READY)
-        self._begin_stop()
+        self._fail(inst, f"not ready after {timeout:g}s ({probe})", EXIT_NOT_READY)
 
     def _overran(self, inst: Instance) -> None:
-        if not inst.alive:
-            return
-        self._notice(
-            f"{inst.name} still running after {inst.spec.policy.run_timeout:g}s; stopping",
-            "failed",
-            process=inst.name,
-        )
-        self._set_exit(EXIT_TIMED_OUT)
+        if inst.alive:
+            timeout = inst.spec.policy.run_timeout or 0
+            self._fail(inst, f"still running after {timeout:g}s", EXIT_TIMED_OUT)
+
+    def _fail(self, inst: Instance, why: str, code: int) -> None:
+        self._notice(f"{inst.name} {why}; stopping", "failed", process=inst.name)
+        self._set_exit(code)
         self._begin_stop()
 
     # -- reacting ---------------------------------------------------------------
@@ -690,21 +682,9 @@ class Supervisor:
     def spawn_check(
         self, command: str, env: Mapping[str, str], cwd: str | None, on_exit: Callable[[int], None]
     ) -> int:
-        popen = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
-            restore_signals=True,
-        )
-        # The reaper owns its wait; a set returncode keeps Popen's own
-        # clean-up from ever calling waitpid on this pid.
-        popen.returncode = 0
-        self._checks[popen.pid] = on_exit
-        return popen.pid
+        pid = spawn_quiet(command, env, cwd)
+        self._checks[pid] = on_exit
+        return pid
 
     def kill_check(self, pid: int) -> None:
         if pid in self._checks:
