@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corral.errors import CorralError
-from corral.export import FORMATS, ExportContext, File, ProcessSettings, render, write, yaml_writer
+from corral.export import FORMATS, ExportContext, File, render, write, yaml_writer
 from corral.export import supervisord as sv
 from corral.export.runit import envdir_content
+from corral.specs import Policy, RestartPolicy
 from tests.export.hostile import EXTRA, HOSTILE, context
 from tests.export.tools import module
 
@@ -161,7 +162,7 @@ def test_runit_layout_and_envdir() -> None:
     assert "my_app-web-1/env/TRAILING" not in files
     run = files["my_app-web-1/run"].content
     assert "export TRAILING='trailing space '\n" in run
-    assert "exec chpst -u my_app -e ./env /bin/sh -c " in run
+    assert "exec chpst -P -u my_app -e ./env /bin/sh -c " in run
 
 
 @given(st.text(alphabet=st.characters(blacklist_characters="\0"), max_size=40))
@@ -220,7 +221,8 @@ def test_compose_structure_and_values() -> None:
         assert service["stop_signal"] == "SIGTERM"
         assert service["stop_grace_period"] == "5s"
         assert service["command"][:2] == ["/bin/sh", "-c"]
-        assert service["command"][2].startswith("exec ")
+        # simple commands are exec'd; a list or a pipeline runs under the shell
+        assert service["command"][2].startswith("exec ") == (name in ("web", "clock"))
     assert services["web"]["command"][2] == "exec python3 -m http.server $$PORT"
     assert services["web"]["deploy"]["replicas"] == 2
     assert "ports" not in services["worker"]
@@ -420,7 +422,14 @@ def test_default_restart_is_on_failure() -> None:
 
 
 def test_restart_settings_per_type() -> None:
-    ctx = context(settings={"web": ProcessSettings("always"), "worker": ProcessSettings("no")})
+    ctx = context(
+        policies={
+            "web": Policy(restart=RestartPolicy("always")),
+            "worker": Policy(restart=RestartPolicy("no")),
+            "foo_bar": Policy(restart=RestartPolicy("always")),  # not given: the default
+        },
+        restart_given=frozenset({"web", "worker"}),
+    )
     systemd = by_path(render("systemd", ctx))
     assert "Restart=always\n" in systemd["my_app-web.1.service"].content
     assert "Restart=no\n" in systemd["my_app-worker.1.service"].content
@@ -446,6 +455,7 @@ def test_systemd_escaping() -> None:
     assert 'Environment="BOTH=he said \\"it\'s\\" ok"\n' in unit
     assert 'Environment="DOLLAR=$HOME $PORT $$ $(echo no) `echo no` $"\n' in unit
     assert (
-        'ExecStart=/bin/sh -c "exec python3 worker.py --queue \\"$$QUEUE\\" --rate 100%% ; '
+        'ExecStart=/bin/sh -c "python3 worker.py --queue \\"$$QUEUE\\" --rate 100%% ; '
         "echo 'not reached' # comment\"\n"
     ) in unit
+    assert "KillMode=control-group\n" in unit  # the shell stays: signal all of them

@@ -86,7 +86,7 @@ def test_defaults_from_the_app_directory(project: Path, tmp_path: Path) -> None:
     r = export(project, "runit", str(out))
     assert r.rc == 0, r
     run = (out / "shop_app-web-1/run").read_text()
-    assert "chpst -u shop_app -e ./env /bin/sh -c " in run
+    assert "chpst -P -u shop_app -e ./env /bin/sh -c " in run
     assert (out / "shop_app-web-1/env/PORT").read_text() == "5000\n"
     assert (out / "shop_app-worker-1/env/PORT").read_text() == "5100\n"
     assert (out / "shop_app-web-1/env/A").read_text() == "1\n"
@@ -176,3 +176,127 @@ def test_unknown_concurrency_type(project: Path, tmp_path: Path) -> None:
 def test_bad_variable_name(project: Path, tmp_path: Path) -> None:
     (project / ".env").write_text("BAD.NAME=1\n")
     assert_user_error(export(project, "systemd", str(tmp_path)), "BAD.NAME")
+
+
+# -- lifecycle settings ----------------------------------------------------------
+
+LIFECYCLE_PROCFILE = """\
+release: ./manage.py migrate
+migrate: ./load-fixtures.sh
+web: gunicorn app:app --bind 0.0.0.0:$PORT
+worker: celery -A app worker
+"""
+
+
+@pytest.fixture
+def lifecycle_project(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "Procfile").write_text(LIFECYCLE_PROCFILE)
+    return root
+
+
+def test_compose_lifecycle_options(lifecycle_project: Path, tmp_path: Path) -> None:
+    r = export(
+        lifecycle_project,
+        "compose",
+        str(tmp_path),
+        "--restart",
+        "worker=always",
+        "--oneshot",
+        "migrate",
+        "--after",
+        "web:migrate",
+        "--ready",
+        "web=http:$PORT/health",
+        "--stop-signal",
+        "worker=INT",
+        "--stop-timeout",
+        "worker=30",
+    )
+    assert r.rc == 0, r
+    services = yaml.safe_load((tmp_path / "compose.yaml").read_text())["services"]
+    assert services["worker"]["restart"] == "always"
+    assert services["worker"]["stop_signal"] == "SIGINT"
+    assert services["worker"]["stop_grace_period"] == "30s"
+    assert services["migrate"]["restart"] == "no"
+    assert services["release"]["restart"] == "no"
+    assert services["web"]["restart"] == "on-failure"  # not set: the export default
+    assert services["web"]["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
+        "release": {"condition": "service_completed_successfully"},
+    }
+    assert services["worker"]["depends_on"] == {
+        "release": {"condition": "service_completed_successfully"}
+    }
+    assert "http://127.0.0.1:$${PORT}/health" in services["web"]["healthcheck"]["test"][1]
+
+
+def test_the_options_reach_every_format(lifecycle_project: Path, tmp_path: Path) -> None:
+    args = ("--restart", "worker=always", "--oneshot", "migrate", "--no-release")
+    assert export(lifecycle_project, "systemd", str(tmp_path / "sd"), *args).rc == 0
+    worker = (tmp_path / "sd" / "shop-worker.1.service").read_text()
+    assert "Restart=always\n" in worker and "StartLimitBurst=6\n" in worker
+    migrate = (tmp_path / "sd" / "shop-migrate.1.service").read_text()
+    assert "Type=oneshot\n" in migrate
+    release = (tmp_path / "sd" / "shop-release.1.service").read_text()
+    assert "Type=oneshot" not in release  # --no-release
+    assert export(lifecycle_project, "k8s", str(tmp_path / "k8s"), *args).rc == 0
+    docs = list(yaml.safe_load_all((tmp_path / "k8s" / "shop.yaml").read_text()))
+    kinds = {d["metadata"]["name"]: d["kind"] for d in docs if d["kind"] != "Service"}
+    assert kinds == {
+        "shop-release": "Deployment",
+        "shop-migrate": "Job",
+        "shop-web": "Deployment",
+        "shop-worker": "Deployment",
+    }
+
+
+def test_corral_toml_and_environment(lifecycle_project: Path, tmp_path: Path) -> None:
+    (lifecycle_project / "corral.toml").write_text(
+        '[release]\ntimeout = 60\n[processes.worker]\nstop_signal = "INT"\n'
+        'restart = { policy = "on-failure", delay = 3, limit = 4, window = 30 }\n'
+    )
+    r = run_corral(
+        "export",
+        "supervisord",
+        str(tmp_path),
+        cwd=lifecycle_project,
+        env={"CORRAL_ONESHOT": "migrate"},
+    )
+    assert r.rc == 0, r
+    conf = (tmp_path / "shop.conf").read_text()
+    worker = conf.split("[program:shop-worker-1]")[1].split("\n\n")[0]
+    assert "stopsignal=INT\n" in worker and "startretries=4\n" in worker
+    migrate = conf.split("[program:shop-migrate-1]")[1].split("\n\n")[0]
+    assert "autorestart=false\n" in migrate and "startsecs=0\n" in migrate
+    r = export(lifecycle_project, "systemd", str(tmp_path / "sd"))
+    assert r.rc == 0, r
+    worker_unit = (tmp_path / "sd" / "shop-worker.1.service").read_text()
+    assert "RestartSec=3\n" in worker_unit and "StartLimitIntervalSec=30\n" in worker_unit
+    assert "StartLimitBurst=5\n" in worker_unit and "KillSignal=SIGINT\n" in worker_unit
+    release = (tmp_path / "sd" / "shop-release.1.service").read_text()
+    assert "TimeoutStartSec=60\n" in release
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("--restart", "nope=always"), ("unknown process 'nope'",)),
+        (("--restart", "worker=sometimes"), ("unknown policy 'sometimes'",)),
+        (("--ready", "web=bogus"), ("cannot parse probe",)),
+        (("--after", "web:worker", "--after", "worker:web"), ("dependency cycle",)),
+        (("--stop-signal", "worker=NOPE"), ("unknown signal",)),
+    ],
+)
+def test_bad_lifecycle_settings(
+    lifecycle_project: Path, tmp_path: Path, args: tuple[str, ...], fragments: tuple[str, ...]
+) -> None:
+    r = export(lifecycle_project, "compose", str(tmp_path / "out"), *args)
+    assert r.rc != 0
+    assert_no_traceback(r)
+    lines = r.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("corral: error: "), r.err
+    for fragment in fragments:
+        assert fragment in lines[0], r.err
+    assert not (tmp_path / "out").exists()

@@ -1,5 +1,7 @@
-"""Golden files: the exact bytes of each format for the fixed Procfile and the
-hostile .env in `hostile.py`.
+"""Golden files: the exact bytes of each format for two fixed scenarios of
+`hostile.py`: the Procfile with the hostile .env (`golden/<format>/`), and the
+lifecycle scenario, whose corral.toml uses every setting
+(`golden/lifecycle/<format>/`).
 
 Regenerate after an intended change, then review the diff:
 
@@ -12,20 +14,26 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 
 import pytest
 
-from corral.export import CANONICAL, render
-from tests.export.hostile import context
+from corral.export import CANONICAL, ExportContext, render
+from tests.export.hostile import context, lifecycle_context
 from tests.export.tools import GOLDEN
 
 UPDATE = os.environ.get("CORRAL_UPDATE_GOLDEN") == "1"
+SCENARIOS: dict[str, Callable[[], ExportContext]] = {
+    "hostile": context,  # golden/<format>/
+    "lifecycle": lifecycle_context,
+}
 
 
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 @pytest.mark.parametrize("fmt", list(CANONICAL))
-def test_golden(fmt: str) -> None:
-    files = render(fmt, context())
-    folder = GOLDEN / fmt
+def test_golden(fmt: str, scenario: str) -> None:
+    files = render(fmt, SCENARIOS[scenario]())
+    folder = GOLDEN / fmt if scenario == "hostile" else GOLDEN / scenario / fmt
     if UPDATE:
         shutil.rmtree(folder, ignore_errors=True)
         for f in files:

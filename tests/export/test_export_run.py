@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,8 @@ from pathlib import Path
 import pytest
 
 from corral.export import ExportContext, render, write
-from tests.export.hostile import EXTRA, HOSTILE, context
+from corral.specs import Policy
+from tests.export.hostile import EXTRA, HOSTILE, context, lifecycle_context
 from tests.export.tools import (
     DUMPENV,
     RUNIT_BIN,
@@ -79,7 +81,7 @@ def procfile(out: Path, child: bool, extra: str = "") -> str:
 def run_context(root: Path, mark: str, child: bool, extra: str = "", **kw: object) -> ExportContext:
     out = root / "out"
     out.mkdir()
-    counts = {"web": 2, "worker": 1}
+    counts = kw.pop("counts", {"web": 2, "worker": 1})
     return context(
         env={**HOSTILE, **EXTRA, "CORRAL_EXPORT_MARK": mark},
         procfile=procfile(out, child, extra),
@@ -128,7 +130,17 @@ def test_supervisord_real_run(short_tmp: Path, mark: str) -> None:
     supervisord, supervisorctl = venv_tool("supervisord"), venv_tool("supervisorctl")
     root = short_tmp
     (root / "log").mkdir()
-    write(render("supervisord", run_context(root, mark, child=True)), root / "export")
+    # a one-shot that exits 0 at once: startsecs=0 makes that a success (EXITED),
+    # not a failed start that supervisord would retry (BACKOFF, then FATAL)
+    ctx = run_context(
+        root,
+        mark,
+        child=True,
+        extra="once: echo ran >>once.log\n",
+        policies={"once": Policy(oneshot=True)},
+        counts={"web": 2, "worker": 1, "once": 1},
+    )
+    write(render("supervisord", ctx), root / "export")
     master = root / "supervisord.conf"
     master.write_text(
         "[supervisord]\n"
@@ -157,7 +169,8 @@ def test_supervisord_real_run(short_tmp: Path, mark: str) -> None:
 
         def running() -> bool:
             status = run([*ctl, "status"])
-            return status.returncode == 0 and status.stdout.count("RUNNING") == 3
+            # 3: some program is not running (the one-shot, once it exited)
+            return status.returncode in (0, 3) and status.stdout.count("RUNNING") == 3
 
         wait_for(running, what="all RUNNING")
         status = run([*ctl, "status"]).stdout
@@ -166,6 +179,11 @@ def test_supervisord_real_run(short_tmp: Path, mark: str) -> None:
         # 3 apps + 3 grandchildren carry the mark
         assert len(marked_pids(mark)) == 6
         assert "dumpenv web.1 ready" in (root / "log/web-1.log").read_text()
+        wait_for(lambda: "my_app-once-1" in run([*ctl, "status"]).stdout, what="the one-shot")
+        time.sleep(1.5)  # longer than supervisord's default startsecs: no retry
+        once = [line for line in run([*ctl, "status"]).stdout.splitlines() if "once" in line]
+        assert len(once) == 1 and " EXITED " in once[0], once
+        assert _read(root / "once.log") == "ran\n"
 
         result = run([*ctl, "shutdown"])
         assert result.returncode == 0, result.stdout + result.stderr
@@ -179,10 +197,12 @@ def test_supervisord_real_run(short_tmp: Path, mark: str) -> None:
 
 # -- runit -------------------------------------------------------------------------
 
-# relative to the app root, the processes' working directory
+# relative to the app root, the processes' working directory; `group` is a
+# compound command (not exec'd): control/t must stop the shell's children too
 RUNIT_EXTRA = (
     "clean: sh -c 'echo ran >> \"$0\"; exit 0' clean.log\n"
     "crash: sh -c 'echo ran >> \"$0\"; exit 3' crash.log\n"
+    "group: sleep 301 & sleep 302; echo never\n"
 )
 
 
@@ -190,13 +210,14 @@ def test_runit_real_run(short_tmp: Path, mark: str) -> None:
     runsv, sv = runit_tool("runsv"), runit_tool("sv")
     runit_tool("chpst")
     root = short_tmp
-    ctx = run_context(root, mark, child=False, extra=RUNIT_EXTRA)
+    ctx = run_context(root, mark, child=True, extra=RUNIT_EXTRA)
     services = root / "service"
     write(render("runit", ctx), services)
     names = sorted(p.name for p in services.iterdir())
     assert names == [
         "my_app-clean-1",
         "my_app-crash-1",
+        "my_app-group-1",
         "my_app-web-1",
         "my_app-web-2",
         "my_app-worker-1",
@@ -218,7 +239,11 @@ def test_runit_real_run(short_tmp: Path, mark: str) -> None:
         status = run([sv, "status", str(services / "my_app-clean-1")], env=env).stdout
         assert status.startswith("down:"), status
         assert _read(root / "clean.log") == "ran\n"
+        # 3 apps + 3 grandchildren + the group's shell and 2 sleeps carry the mark
+        wait_for(lambda: len(marked_pids(mark)) == 9, timeout=5, what="every process")
 
+        # control/t signals each process group: grandchildren and the
+        # compound command's children stop too
         for name in names:
             run([sv, "-w", "10", "stop", str(services / name)], env=env)
         wait_for(lambda: not marked_pids(mark), timeout=10, what="no leftover process")
@@ -261,6 +286,13 @@ done
 systemctl --user start my_app.target
 until [ -e "$state/stop" ]; do sleep 0.05; done
 systemctl --user stop my_app.target
+# `systemctl stop` returns once the target is down: its units stop after it
+for _ in $(seq 200); do
+    busy=$(systemctl --user list-units --no-legend --plain \
+        --state=active,activating,deactivating 'my_app*' || true)
+    [ -z "$busy" ] && break
+    sleep 0.05
+done
 systemctl --user list-units --all --no-legend --plain 'my_app*' >"$state/units" || true
 touch "$state/stopped"
 kill "$manager"
@@ -297,6 +329,74 @@ def test_systemd_real_run(short_tmp: Path, mark: str) -> None:
         assert not marked_pids(mark)
         units = (state / "units").read_text()
         assert "active" not in units.replace("inactive", ""), units
+        proc.wait(timeout=20)
+        assert proc.returncode == 0, log.read_text()
+    finally:
+        (state / "stop").touch()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# -- lifecycle under systemd: one-shot, Requires=/After=, readiness, stop signal --
+
+SYSTEMD_LIFECYCLE_PROCFILE = """\
+release: sleep 0.3 && echo release >>order.log
+web: sh -c 'echo web-start >>order.log; sleep 0.5; echo web-ready >>order.log; touch web.ready; exec sleep 300'
+worker: sh -c 'trap "echo worker-$0 >>order.log; exit 0" INT; echo worker-start >>order.log; while :; do sleep 0.05; done' INT
+"""  # noqa: E501
+SYSTEMD_LIFECYCLE_TOML = """\
+[processes.web]
+ready = { probe = "file:web.ready", interval = 0.1, timeout = 20 }
+
+[processes.worker]
+after = ["web"]
+stop_signal = "INT"
+"""
+
+
+def test_systemd_lifecycle_real_run(short_tmp: Path, mark: str) -> None:
+    """The release (Type=oneshot) completes before web starts; worker starts
+    only once web's ExecStartPost= probe saw web.ready; the worker's stop
+    signal is SIGINT."""
+    unshare = system_tool("unshare")
+    system_tool("systemctl")
+    if not Path("/lib/systemd/systemd").exists():
+        pytest.fail("/lib/systemd/systemd is missing: run .ci/setup-export.sh")
+    root = short_tmp
+    ctx = lifecycle_context(
+        env={"CORRAL_EXPORT_MARK": mark},
+        toml=SYSTEMD_LIFECYCLE_TOML,
+        procfile=SYSTEMD_LIFECYCLE_PROCFILE,
+        counts={},
+        app_root=root,
+        log_dir=str(root / "log"),
+        user=pwd.getpwuid(os.getuid()).pw_name,
+        timeout=3.0,
+    )
+    write(render("systemd", ctx), root / "units")
+    state = root / "state"
+    state.mkdir()
+    log = state / "script.log"
+    order = root / "order.log"
+    with open(log, "wb") as handle:
+        proc = subprocess.Popen(
+            [
+                *(unshare, "--mount", "--propagation", "private"),
+                *("bash", "-c", SYSTEMD_SCRIPT, "sd", str(state), str(root / "units")),
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "worker-start" in _read(order), what="the worker to start")
+        assert _read(order).split() == ["release", "web-start", "web-ready", "worker-start"]
+        (state / "stop").touch()
+        wait_for(lambda: (state / "stopped").exists(), what="the target to stop")
+        # `systemctl stop` returns once the target is stopped, before its units
+        wait_for(lambda: "worker-INT" in _read(order), timeout=5, what="the worker's SIGINT")
+        assert _read(order).split()[-1] == "worker-INT"
+        wait_for(lambda: not marked_pids(mark), timeout=5, what="no leftover process")
         proc.wait(timeout=20)
         assert proc.returncode == 0, log.read_text()
     finally:

@@ -7,14 +7,17 @@ validator that silently accepts everything cannot make these tests pass.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
+import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from corral.export import render, write
-from tests.export.hostile import EXTRA, HOSTILE, context
+from corral.export import ExportContext, render, write
+from tests.export.hostile import EXTRA, HOSTILE, context, lifecycle_context
 from tests.export.tools import module, run, system_tool, venv_tool
 
 K8S_VERSION = "1.32.0"  # bundled by kubernetes-validate (1.25.0 ... 1.37.0)
@@ -53,6 +56,42 @@ def test_systemd_analyze_verify_other_options(tmp_path: Path) -> None:
     assert "TimeoutStopSec=2500ms\n" in (tmp_path / "other.app-web.1.service").read_text()
 
 
+def test_systemd_analyze_verify_lifecycle(tmp_path: Path) -> None:
+    """Type=oneshot, After=/Requires=, ExecStartPost= probes, start limits,
+    KillSignal=, and a one-shot with restart always (exported as on-failure)."""
+    toml = "[processes.migrate]\noneshot = true\nrestart = 'always'\n"
+    write(render("systemd", lifecycle_context(env={**HOSTILE, **EXTRA})), tmp_path / "all")
+    assert systemd_verify(tmp_path / "all") == (0, "")
+    write(render("systemd", lifecycle_context(toml=toml)), tmp_path / "always")
+    assert systemd_verify(tmp_path / "always") == (0, "")
+
+
+HOSTILE_WEB_PROBE = 'file:/srv/100% "q" it\'s $$x %i\nnl'
+HOSTILE_WORKER_PROBE = 'cmd:test -n "$SPACES" # 100% ;'
+# TOML basic strings take JSON's escapes for these characters
+HOSTILE_PROBES_TOML = (
+    f"[processes.web]\nready = {json.dumps(HOSTILE_WEB_PROBE)}\n"
+    f"[processes.worker]\nready = {json.dumps(HOSTILE_WORKER_PROBE)}\n"
+    'after = ["web"]\n'
+)
+
+
+@pytest.mark.parametrize("fmt", ["systemd", "compose", "kubernetes"])
+def test_hostile_probe_targets_validate(tmp_path: Path, fmt: str) -> None:
+    ctx = lifecycle_context(toml=HOSTILE_PROBES_TOML, env={**HOSTILE, **EXTRA})
+    files = render(fmt, ctx)
+    write(files, tmp_path)
+    if fmt == "systemd":
+        assert systemd_verify(tmp_path) == (0, "")
+        unit = (tmp_path / "my_app-web.1.service").read_text()
+        assert "ExecStartPost=" in unit and "100%% " in unit
+    elif fmt == "compose":
+        assert check_compose(tmp_path / "compose.yaml") == (0, "ok -- validation done\n")
+    else:
+        rc, output = check_k8s(tmp_path / "my_app.yaml")
+        assert rc == 0, output
+
+
 def check_compose(path: Path) -> tuple[int, str]:
     tool = venv_tool("check-jsonschema")
     result = run([tool, "--builtin-schema", "vendor.compose-spec", str(path)])
@@ -62,6 +101,12 @@ def check_compose(path: Path) -> tuple[int, str]:
 @pytest.mark.parametrize("image", [None, "registry.example/app:1.0"])
 def test_compose_schema(tmp_path: Path, image: str | None) -> None:
     write(render("compose", context(image=image)), tmp_path)
+    rc, output = check_compose(tmp_path / "compose.yaml")
+    assert rc == 0, output
+
+
+def test_compose_schema_lifecycle(tmp_path: Path) -> None:
+    write(render("compose", lifecycle_context(env={**HOSTILE, **EXTRA})), tmp_path)
     rc, output = check_compose(tmp_path / "compose.yaml")
     assert rc == 0, output
 
@@ -88,6 +133,24 @@ def test_kubernetes_validate(tmp_path: Path, secret: bool) -> None:
     assert output.count("passed for resource") == 6, output
 
 
+def test_kubernetes_validate_lifecycle(tmp_path: Path) -> None:
+    ctx = lifecycle_context(env={**HOSTILE, **EXTRA}, counts={"web": 2, "migrate": 0})
+    write(render("kubernetes", ctx), tmp_path)
+    rc, output = check_k8s(tmp_path / "my_app.yaml")
+    assert rc == 0, output
+    # ConfigMap, 2 Jobs, 5 Deployments, 1 Service
+    assert output.count("passed for resource") == 9, output
+    assert output.count("passed for resource job/") == 2, output
+
+
+def test_kubernetes_validate_lifecycle_rejects_a_broken_job(tmp_path: Path) -> None:
+    write(render("kubernetes", lifecycle_context()), tmp_path)
+    path = tmp_path / "my_app.yaml"
+    path.write_text(path.read_text().replace("  backoffLimit: 0", '  backoffLimit: "none"'))
+    rc, output = check_k8s(path)
+    assert rc != 0 and "none" in output
+
+
 def test_kubernetes_validate_rejects_a_broken_file(tmp_path: Path) -> None:
     write(render("kubernetes", context()), tmp_path)
     path = tmp_path / "my_app.yaml"
@@ -96,10 +159,9 @@ def test_kubernetes_validate_rejects_a_broken_file(tmp_path: Path) -> None:
     assert rc != 0 and "two" in output
 
 
-def test_supervisor_parses_the_config(tmp_path: Path) -> None:
+def supervisor_groups(tmp_path: Path, ctx: ExportContext) -> dict[str, Any]:
+    """The program groups supervisord's own config parser makes of the export."""
     options = module("supervisor.options")
-    user = pwd.getpwuid(os.getuid()).pw_name
-    ctx = context(user=user, app_root=tmp_path, log_dir=str(tmp_path / "log"))
     (tmp_path / "log").mkdir()
     write(render("supervisord", ctx), tmp_path / "out")
     master = tmp_path / "supervisord.conf"
@@ -113,7 +175,13 @@ def test_supervisor_parses_the_config(tmp_path: Path) -> None:
     opts = options.ServerOptions()
     opts.realize(args=["-c", str(master)])
     opts.process_config(do_usage=False)
-    groups = {g.name: g for g in opts.process_group_configs}
+    return {g.name: g for g in opts.process_group_configs}
+
+
+def test_supervisor_parses_the_config(tmp_path: Path) -> None:
+    user = pwd.getpwuid(os.getuid()).pw_name
+    ctx = context(user=user, app_root=tmp_path, log_dir=str(tmp_path / "log"))
+    groups = supervisor_groups(tmp_path, ctx)
     assert list(groups) == ["my_app"]
     programs = {p.name: p for p in groups["my_app"].process_configs}
     assert list(programs) == ["my_app-web-1", "my_app-web-2", "my_app-worker-1", "my_app-foo_bar-1"]
@@ -135,3 +203,29 @@ def test_supervisor_parses_the_config(tmp_path: Path) -> None:
                 assert proc.environment[key] == value, key
             else:
                 assert f" {key}=" in proc.command, key
+
+
+def test_supervisor_parses_the_lifecycle_config(tmp_path: Path) -> None:
+    user = pwd.getpwuid(os.getuid()).pw_name
+    ctx = lifecycle_context(
+        env={**HOSTILE, **EXTRA}, user=user, app_root=tmp_path, log_dir=str(tmp_path / "log")
+    )
+    groups = supervisor_groups(tmp_path, ctx)
+    programs = {p.name.split("-")[1]: p for p in groups["my_app"].process_configs}
+    assert sorted(programs) == ["cache", "clock", "db", "migrate", "release", "web", "worker"]
+    datatypes = module("supervisor.datatypes")
+    for name in ("release", "migrate"):  # one-shots: exit 0 is success, never restarted
+        assert programs[name].autorestart is False
+        assert programs[name].startsecs == 0
+    assert programs["worker"].autorestart is datatypes.RestartWhenExitUnexpected
+    assert programs["clock"].autorestart is datatypes.RestartUnconditionally
+    assert programs["worker"].startretries == 5
+    assert programs["worker"].stopsignal == signal.SIGINT
+    assert programs["worker"].stopwaitsecs == 30
+    assert programs["web"].stopsignal == signal.SIGQUIT
+    assert programs["web"].stopwaitsecs == 13  # 12.5 s, rounded up
+    assert programs["db"].stopsignal == signal.SIGINT
+    # dependencies start first: db, then release, then the rest by level
+    priority = {name: p.priority for name, p in programs.items()}
+    assert priority["db"] < priority["release"] < priority["migrate"] < priority["web"]
+    assert priority["release"] < priority["worker"] < priority["clock"]

@@ -7,8 +7,19 @@ templates, `-t`); `write` puts the files under LOCATION.
 
 Rules every format follows (each fixes a bug seen in foreman or honcho output):
 
-* the command runs as `<shell> -c 'exec <command>'`: the shell expands `$PORT`
-  and the .env values, and `exec` makes the app itself the supervised process;
+* the command runs as `<shell> -c '<command>'`, so the shell expands `$PORT`
+  and the .env values.  A *simple* command (one command with its arguments
+  and redirections, see `common.simple_command`; the check is conservative)
+  is prefixed with `exec`, which makes the app itself the supervised process.
+  Anything else (`cd x && cmd`, `FOO=1 cmd`, `a; b`, a pipeline, a first word
+  that is a shell keyword or a builtin such as `cd` or `export`) runs as
+  written, since `exec` would break it, and the shell stays in between; each
+  format then signals the whole group: systemd `KillMode=control-group`
+  (`mixed` for an exec'd command), supervisord `stopasgroup`/`killasgroup`,
+  runit `control/t` and `control/k` on a `chpst -P` process group.  In
+  compose and Kubernetes the shell is the container's PID 1, which ignores
+  SIGTERM: such a container is only killed at the end of its grace period
+  (write `cd x && exec cmd`, or run an init such as `init: true`);
 * PORT is `base + 100 * (index of the type in the Procfile) + (n - 1)` as in
   `corral start`; per-instance formats also set PS and HONCHO_PROCESS_NAME
   (`web.1`); those three override the same names from .env;
@@ -18,13 +29,68 @@ Rules every format follows (each fixes a bug seen in foreman or honcho output):
   exported by the wrapper shell instead (see `supervisord`, `runit`);
 * variable names must be `[A-Za-z_][A-Za-z0-9_]*` (a clear error otherwise).
 
-Restart policy: until per-type lifecycle settings exist, every type gets
-`on-failure`: restarted after a crash or a non-zero exit, left stopped after a
-clean exit 0 (systemd `Restart=on-failure`, supervisord
-`autorestart=unexpected` + `exitcodes=0`, compose `restart: on-failure`, runit
-a `finish` script that marks the service down after exit 0; Kubernetes
-Deployments always restart).  `ExportContext.settings` is where per-type
-settings go.
+Lifecycle settings (`corral.toml`, `[tool.corral]`, `--oneshot`, `--restart`,
+`--after`, `--ready`, `--stop-signal`, `--stop-timeout`, `--no-release`,
+`--release-timeout`, `--ready-timeout` and their `CORRAL_*` variables, read
+exactly as `corral start` reads them) arrive as the `corral.specs.Policy` of
+each type, the release rule applied (a `release` entry is a one-shot every
+other type is `after`).  Where a target has no equivalent the setting is left
+out (the systemd, compose and Kubernetes files say so in a comment):
+
+restart (a type whose restart policy is *not* set)
+    `on-failure`, as a process manager is expected to: restarted after a crash
+    or a non-zero exit, left stopped after exit 0; a one-shot: `no`.
+    systemd `Restart=on-failure`, supervisord `autorestart=unexpected` +
+    `exitcodes=0`, compose `restart: on-failure`, runit a `finish` script
+    that marks the service down after exit 0; Kubernetes Deployments always
+    restart (the only policy they allow).
+restart (set: `no`, `on-failure`, `always`, with its table)
+    that mode.  systemd: `Restart=`, `RestartSec=` = delay,
+    `StartLimitIntervalSec=` = window and `StartLimitBurst=` = limit + 1 (it
+    counts the first start too); the exponential part (max_delay) and
+    reset_after need systemd 254 (`RestartSteps=`) and are left out.
+    supervisord: `autorestart=`, `startretries=` = limit (it only counts
+    starts that fail within `startsecs`; its back-off is its own).  compose:
+    `restart:` only (`docker compose up` ignores `deploy.restart_policy`'s
+    delay and window; the engine has its own back-off).  runit: `finish`
+    (runsv waits 1 s between restarts; no limit).  Kubernetes Jobs:
+    `backoffLimit` = limit.  A one-shot's `always` cannot be expressed where
+    others wait for its completion: systemd, compose and Kubernetes export it
+    as `on-failure`, noting it.
+one-shot (and `release`)
+    systemd `Type=oneshot` + `RemainAfterExit=yes` (its run timeout:
+    `TimeoutStartSec=`); supervisord `autorestart=false` + `startsecs=0`
+    (whatever the restart setting: supervisord would restart a failing
+    one-shot forever); compose `restart: "no"`; Kubernetes a Job instead of a
+    Deployment (`restartPolicy: Never`, `backoffLimit: 0`, or `OnFailure`
+    when a restart policy is set; run timeout: `activeDeadlineSeconds`);
+    runit a `finish` that keeps it down once it exited.
+after
+    systemd `After=` + `Requires=` on every instance unit of each dependency
+    (a failed dependency keeps its dependents from starting, as in corral);
+    compose `depends_on` with `service_completed_successfully` (one-shot),
+    `service_healthy` (a dependency with a probe), else `service_started`;
+    supervisord has no order: `priority=` starts the dependencies first
+    (100, 200, ... by dependency level) without waiting for them; runit and
+    Kubernetes have none (the Kubernetes file lists what is not exported).
+    As in `corral start`, a dependency scaled to 0 is not waited for.
+ready (a readiness probe; see `common.probe_command` for the shell checks)
+    systemd: an `ExecStartPost=` loop running the check every interval,
+    bounded by `TimeoutStartSec=` = the probe timeout (units after it start
+    once it passed); compose: a `healthcheck` (`CMD-SHELL`; tcp uses `nc -z`
+    or bash's /dev/tcp, http curl, wget or python3, so the image needs one of
+    them) checked every interval, `retries` = timeout / interval; Kubernetes:
+    `readinessProbe` (`tcpSocket`, `httpGet`, or `exec` for file/cmd),
+    which gates Service traffic but has no overall timeout.  A `log:` probe
+    watches output only corral sees: it is not exported anywhere.
+    supervisord and runit have no readiness.
+stop_signal, stop_timeout
+    systemd `KillSignal=`, `TimeoutStopSec=`; supervisord `stopsignal=`,
+    `stopwaitsecs=`; compose `stop_signal`, `stop_grace_period`; runit:
+    `control/t` sends the signal to the process group, and the grace period
+    is the `sv -w` of the `run` script's comment; Kubernetes:
+    `terminationGracePeriodSeconds` only (no per-container stop signal: use
+    the image's STOPSIGNAL).
 
 Templates (`-t DIR`): see `corral.export.templates`.
 """

@@ -308,7 +308,7 @@ def simple_command(command: str) -> bool:
     raw: list[str] = []  # the first word as written
     state = "before"  # before the first word, in it, or after it ("rest")
     quote = ""
-    prev = ""  # the character before, for `#` (a comment only at a word start)
+    prev = ""  # the character before (`\\` for an escaped one), for `#` and `>&`
     i, n = 0, len(command)
     while i < n:
         ch = command[i]
@@ -324,10 +324,9 @@ def simple_command(command: str) -> bool:
         elif quote == '"':
             if ch == "\\" and i + 1 < n:
                 i += 1
-                ch = command[i]
                 if state == "first":
-                    raw.append(ch)
-                    first.append(ch)
+                    raw.append(command[i])
+                    first.append(command[i])
             elif ch == '"':
                 quote = ""
             elif state == "first":
@@ -336,7 +335,9 @@ def simple_command(command: str) -> bool:
             if state == "first":
                 state = "rest"
         elif ch == "#" and prev in ("", " ", "\t"):
-            break  # a comment: nothing after it runs
+            if "\n" in command[i:]:
+                return False  # the comment ends at the line break: another command
+            break  # a comment to the end: nothing after it runs
         elif ch in _OPERATORS and not (ch in "&|" and prev in ("<", ">")):
             return False
         else:
@@ -349,10 +350,9 @@ def simple_command(command: str) -> bool:
                 if i + 1 >= n or command[i + 1] == "\n":
                     return False  # a line continuation
                 i += 1
-                ch = command[i]
                 if state == "first":
-                    raw.append(ch)
-                    first.append(ch)
+                    raw.append(command[i])
+                    first.append(command[i])
             elif ch in "'\"":
                 quote = ch
             elif state == "first":
