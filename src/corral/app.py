@@ -25,7 +25,8 @@ from corral import env as envfiles
 from corral import formation, lifecycle, procfile
 from corral.errors import CorralError, UsageError
 from corral.mux import Mux, Style, Writer
-from corral.spawn import reclaim_terminal, spawn_inherited, spawn_piped
+from corral.signals import ChildSignals
+from corral.spawn import Child, reclaim_terminal, spawn_inherited, spawn_piped
 from corral.specs import Policy, ProcessSpec
 from corral.supervisor import DEFAULT_GRACE, Supervisor, exec_failure_code
 
@@ -305,9 +306,9 @@ def run(args: argparse.Namespace) -> int:
     mux = Mux([spec.name], Writer(sys.stderr.fileno(), nonblocking=False), style)
     failure: list[OSError] = []
 
-    def spawn(spec: ProcessSpec):  # type: ignore[no-untyped-def]
+    def spawn(spec: ProcessSpec, signals: ChildSignals) -> Child:
         try:
-            return spawn_inherited(spec)
+            return spawn_inherited(spec, signals)
         except OSError as exc:
             failure.append(exc)
             raise

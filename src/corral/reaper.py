@@ -55,18 +55,41 @@ def become_subreaper() -> bool:
 
 
 def children() -> list[int]:
-    """Pids of our live (not yet reaped) children, direct or adopted."""
-    me = os.getpid()
+    """Pids of our live (not yet reaped) children, direct or adopted.
+
+    Read through `/proc/thread-self`, which is us even when `/proc` belongs
+    to another PID namespace (corral as PID 1 of an `unshare --pid` without
+    its own /proc mount): that /proc numbers processes its own way, so each
+    pid is mapped back to ours through the last field of its `NSpid` line.
+    """
     try:
-        with open(f"/proc/{me}/task/{me}/children") as f:
-            return [int(p) for p in f.read().split()]
+        with open("/proc/thread-self/children") as f:
+            listed = [int(p) for p in f.read().split()]
     except OSError:
-        pass
-    found = []
+        listed = _scan_children()
+    return [pid for pid in (_local_pid(p) for p in listed) if pid is not None]
+
+
+def _local_pid(proc_pid: int) -> int | None:
+    """`proc_pid` (as /proc numbers it) in our own PID namespace."""
     try:
+        with open(f"/proc/{proc_pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        return None  # gone meanwhile
+    return proc_pid  # a kernel without NSpid: no namespaces to map
+
+
+def _scan_children() -> list[int]:
+    """Without the `children` file: every process whose parent is us."""
+    try:
+        me = os.readlink("/proc/thread-self").split("/")[0]
         entries = os.listdir("/proc")
     except OSError:
         return []
+    found = []
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -77,6 +100,6 @@ def children() -> list[int]:
             continue
         # the command name may contain spaces and parentheses: split after the last ')'
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == me:
+        if len(fields) > 1 and fields[1] == me:
             found.append(int(entry))
     return found

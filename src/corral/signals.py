@@ -7,13 +7,22 @@ Why this design (and not the alternatives):
   nothing runs in handler context, the loop sleeps in one `select` with no
   timeout when idle, and a signal arriving at any moment (even mid-startup) is
   simply queued.  (trio and asyncio use the same trick.)
-* We do *not* block signals and `sigtimedwait` (tini's way) or use signalfd:
-  a blocked mask is inherited by children through fork/exec, and Python's
-  `subprocess` cannot reset it; with handlers, exec resets caught signals to
-  their default action in the child by itself.
+* We do *not* keep signals blocked and `sigtimedwait` (tini's way) or use
+  signalfd: corral's own mask would then have to be undone in every child.
+  Instead the signals we handle are *unblocked* for corral (a launcher may
+  have blocked them: tini's sigconf case), and each child gets back exactly
+  the mask and the ignored set corral was started with (`ChildSignals`).
 * A signal that was *ignored* when corral started (`nohup`, `&` in a script)
   is left ignored, as Python does for SIGINT: children then inherit the same
   ignored set corral was given.  SIGCHLD is always caught: the loop needs it.
+* SIGTSTP, SIGTTIN and SIGTTOU are ignored by corral itself (as tini does):
+  corral must never be stopped while its processes run unmanaged, and
+  writing to a terminal it is not in the foreground of must not stop it.
+
+Every catchable signal whose default action would kill corral is handled, so
+that no signal can make corral die and strand its processes: SIGTERM, SIGINT,
+SIGPWR and SIGRTMIN+3 (systemd's halt signal, a common STOPSIGNAL) stop the
+group; the rest are relayed to the children.
 
 PID 1 note: the kernel delivers to a namespace's init only signals it has a
 handler for, so installing a handler is what makes SIGHUP, SIGUSR1 etc. reach
@@ -25,44 +34,62 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Iterable
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+_RTMIN, _RTMAX = int(signal.SIGRTMIN), int(signal.SIGRTMAX)
+SIGRTMIN_3 = _RTMIN + 3
+
 # Start group termination (a second one skips the grace period).
-TERMINATING = (signal.SIGTERM, signal.SIGINT)
-# Relayed to every child's process group; corral keeps running.
-FORWARDED = (
-    signal.SIGHUP,
-    signal.SIGQUIT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGWINCH,
+TERMINATING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGPWR, SIGRTMIN_3})
+# Relayed to every child's process group; corral keeps running.  Beyond the
+# ones users send on purpose, every other signal whose default is to terminate.
+FORWARDED = frozenset(
+    {
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGWINCH,
+        signal.SIGALRM,
+        signal.SIGVTALRM,
+        signal.SIGPROF,
+        signal.SIGIO,
+        signal.SIGXCPU,
+        *(s for s in range(_RTMIN, _RTMAX + 1) if s != SIGRTMIN_3),
+    }
 )
-HANDLED = (*TERMINATING, *FORWARDED, signal.SIGCHLD)
+HANDLED = frozenset({*TERMINATING, *FORWARDED, signal.SIGCHLD})
+# Ignored by corral itself, default again in its children.
+JOB_CONTROL = frozenset({signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+# Python ignores these for itself at start-up; we cannot know what corral was
+# given, so children get the default action, as from any shell.
+PYTHON_IGNORED = frozenset({signal.SIGPIPE, signal.SIGXFSZ})
+
+# Set by `corral.boot` when it blocked HANDLED before the slow imports: the
+# mask corral was really started with.
+early_mask: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class ChildSignals:
+    """The signal state a child must start with: corral's inherited mask, and
+    the signals to reset to their default action (everything corral changed
+    for itself that was not ignored when it started)."""
+
+    mask: frozenset[int] = frozenset()
+    default: frozenset[int] = PYTHON_IGNORED
 
 
 def name(signum: int) -> str:
-    """`SIGTERM` for 15; `signal 99` for numbers Python has no name for."""
+    """`SIGTERM` for 15, `SIGRTMIN+3` for 37; `signal N` if Python has no name."""
+    if _RTMIN < signum <= _RTMAX:
+        return f"SIGRTMIN+{signum - _RTMIN}"
     try:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
-
-
-def parse(text: str) -> int:
-    """Parse `TERM`, `SIGTERM` or `15` into a signal number (ValueError if not)."""
-    text = text.strip().upper()
-    if text.isdigit():
-        number = int(text)
-        signal.Signals(number)  # ValueError if unknown
-        return number
-    if not text.startswith("SIG"):
-        text = "SIG" + text
-    try:
-        return int(signal.Signals[text])
-    except KeyError:
-        raise ValueError(f"unknown signal {text!r}") from None
 
 
 def _noop(signum: int, frame: FrameType | None) -> None:
@@ -70,36 +97,42 @@ def _noop(signum: int, frame: FrameType | None) -> None:
 
 
 class SignalPipe:
-    """Installs no-op handlers for `signums` and routes them to `fileno()`.
+    """Installs no-op handlers for `HANDLED` and routes them to `fileno()`.
 
-    Use as a context manager: on exit the previous handlers and wakeup fd are
-    restored.  `drain()` returns the signal numbers received since the last
-    call, in arrival order.
+    Use as a context manager: on exit the previous handlers, mask and wakeup
+    fd are restored.  `drain()` returns the signal numbers received since the
+    last call, in arrival order; `children` is the state to give children.
     """
 
-    def __init__(self, signums: Iterable[int] = HANDLED) -> None:
-        self._signums = list(signums)
+    def __init__(self) -> None:
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
         self._saved: dict[int, Any] = {}
         self._saved_fd = -1
-        self.caught: frozenset[int] = frozenset()
+        self._saved_mask: set[int] = set()
+        self.children = ChildSignals()
 
     def __enter__(self) -> SignalPipe:
         self._saved_fd = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
-        caught = set()
-        for signum in self._signums:
+        reset: set[int] = set(PYTHON_IGNORED)
+        for signum in sorted(HANDLED | JOB_CONTROL):
             previous = signal.getsignal(signum)
             if previous == signal.SIG_IGN and signum != signal.SIGCHLD:
                 continue  # ignored by whoever started us: keep it so (see module doc)
             self._saved[signum] = previous
-            signal.signal(signum, _noop)
-            caught.add(signum)
-        self.caught = frozenset(caught)
+            signal.signal(signum, signal.SIG_IGN if signum in JOB_CONTROL else _noop)
+            reset.add(signum)
+        # Only now, with handlers in place, let the signals in: one that
+        # arrived while they were blocked (by a launcher, or by corral.boot
+        # during the imports) is delivered here and lands in the socket.
+        self._saved_mask = set(signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED))
+        inherited = early_mask if early_mask is not None else self._saved_mask
+        self.children = ChildSignals(frozenset(inherited), frozenset(reset))
         return self
 
     def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._saved_mask)
         for signum, previous in self._saved.items():
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         signal.set_wakeup_fd(self._saved_fd)

@@ -1,17 +1,24 @@
-"""Starting one child: its own process group, clean signals, its output pipes.
+"""Starting one child: its own session, clean signals, its output pipes.
 
-`subprocess.Popen` is used only to *start* a child (it does fork/exec, cwd and
-fd plumbing well, with vfork when it can); corral never calls `wait`/`poll` on
-it, because the reaper owns every `waitpid` (see reaper.py).  Signal state the
-child gets: caught signals are reset to default by exec itself, Popen's
-`restore_signals` resets the SIGPIPE/SIGXFSZ that Python ignores for itself,
-and corral blocks nothing, so the child sees the mask and ignored set corral
-was started with.
+Every child gets back exactly the signal state corral was started with (see
+signals.ChildSignals), never what corral set for itself: a `preexec` hook
+resets the dispositions corral changed (handlers are reset by exec anyway;
+the job-control signals corral ignores, and Python's ignored SIGPIPE and
+SIGXFSZ, are not) and restores the inherited mask.  `subprocess.Popen` does
+the rest (cwd, fd plumbing, closing every other fd).  Why not
+`os.posix_spawn`, which is faster and takes a mask and a default set?  glibc's
+posix_spawn leaves its own internal signals (32, 33) ignored in the child, and
+in Python it cannot change the child's directory; the hook costs a plain fork
+instead of a vfork, about a millisecond a child.
 
-`start` children get a new session (as honcho does): they are process-group
-leaders, so one `killpg` reaches a shell and everything it started, and they
-have no controlling terminal, so a Ctrl-C reaches only corral, which then stops
-them in order.
+`start` children get a new session (as honcho does): each is a process-group
+leader, so one `killpg` reaches a shell and everything it started, and has no
+controlling terminal, so a Ctrl-C reaches only corral, which then stops
+everyone in order.  `corral run` keeps the caller's session and, under a
+terminal, hands the command the foreground.
+
+Nothing here ever waits: the reaper owns every `waitpid` (see reaper.py).
+Each Popen gets a returncode at once so its own clean-up never waits either.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import termios
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from corral.signals import ChildSignals
 from corral.specs import ProcessSpec
 
 STDOUT = "stdout"
@@ -39,7 +47,6 @@ class Child:
 
     spec: ProcessSpec
     pid: int
-    popen: subprocess.Popen[bytes]
     # read end of each output pipe -> stream name; emptied as pipes hit EOF
     pipes: dict[int, str] = field(default_factory=dict)
     exit_code: int | None = None
@@ -54,45 +61,73 @@ class Child:
 
     def reaped(self, code: int) -> None:
         self.exit_code = code
-        # Tell Popen the process is gone, so its __del__/_cleanup never waits
-        # for a pid that may by now belong to someone else.
-        self.popen.returncode = code
 
 
-def _session(
+def _setup(
+    signals: ChildSignals,
+    *,
+    new_group: bool = False,
+    terminal: int | None = None,
+    controlling: bool = False,
+) -> Callable[[], None]:
+    """The preexec hook: runs in the child between fork and exec.
+
+    new_group:   own process group in the caller's session (`run`)
+    terminal:    take the foreground of this terminal fd (`run` under a tty);
+                 done in the child, as tini does, so the command can never
+                 read the terminal before it is in the foreground
+    controlling: make stdin (a pty) the controlling terminal of the new
+                 session (`--tty`)
+    """
+
+    def hook() -> None:
+        if new_group:
+            os.setpgid(0, 0)
+        if terminal is not None:
+            signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            try:
+                os.tcsetpgrp(terminal, os.getpgrp())
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTTY, errno.ENXIO, errno.EPERM):
+                    raise
+        if controlling:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        for signum in signals.default:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, signals.mask)
+
+    return hook
+
+
+def _popen(
     args: list[str],
     env: Mapping[str, str],
     cwd: str | None,
-    stdin: int,
-    stdout: int,
-    stderr: int,
-    preexec_fn: Callable[[], None] | None = None,
-) -> subprocess.Popen[bytes]:
-    """fork/exec `args` as the leader of a new session (and process group)."""
-    return subprocess.Popen(
+    stdio: tuple[int | None, int | None, int | None],
+    setup: Callable[[], None],
+    new_session: bool = True,
+) -> int:
+    popen = subprocess.Popen(
         args,
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
+        stdin=stdio[0],
+        stdout=stdio[1],
+        stderr=stdio[2],
         env=dict(env),
         cwd=cwd,
-        start_new_session=True,
-        restore_signals=True,
+        start_new_session=new_session,
         close_fds=True,
-        preexec_fn=preexec_fn,
+        preexec_fn=setup,
     )
-
-
-def spawn_quiet(command: str, env: Mapping[str, str], cwd: str | None) -> int:
-    """Start a shell command with no input or output (a probe's check); its pid.
-
-    Like every child, it is reaped by the reaper only; the returncode set
-    here keeps Popen's own clean-up from ever calling waitpid on it.
-    """
-    devnull = subprocess.DEVNULL
-    popen = _session(["/bin/sh", "-c", command], env, cwd, devnull, devnull, devnull)
-    popen.returncode = 0
+    popen.returncode = 0  # the reaper owns its wait (module docstring)
     return popen.pid
+
+
+def spawn_quiet(
+    command: str, env: Mapping[str, str], cwd: str | None, signals: ChildSignals
+) -> int:
+    """Start a shell command with no input or output (a probe's check); its pid."""
+    devnull = subprocess.DEVNULL
+    return _popen(["/bin/sh", "-c", command], env, cwd, (devnull,) * 3, _setup(signals))
 
 
 def _pipe() -> tuple[int, int]:
@@ -101,30 +136,32 @@ def _pipe() -> tuple[int, int]:
     return read, write
 
 
-def spawn_piped(spec: ProcessSpec, split_streams: bool = False) -> Child:
+def spawn_piped(spec: ProcessSpec, signals: ChildSignals, split_streams: bool = False) -> Child:
     """Start `spec` in a new session with stdin from /dev/null and output on pipes.
 
     A spec with `tty` set runs on a pseudo-terminal instead (`spawn_pty`).
     """
     if spec.tty:
-        return spawn_pty(spec)
+        return spawn_pty(spec, signals)
     out_r, out_w = _pipe()
     err_r, err_w = _pipe() if split_streams else (out_r, out_w)
     try:
-        popen = _session(spec.args(), spec.env, spec.cwd, subprocess.DEVNULL, out_w, err_w)
+        stdio = (subprocess.DEVNULL, out_w, err_w)
+        pid = _popen(spec.args(), spec.env, spec.cwd, stdio, _setup(signals))
     except BaseException:
-        for fd in {out_r, out_w, err_r, err_w}:
+        for fd in {out_r, err_r}:
             os.close(fd)
         raise
-    for fd in {out_w, err_w}:
-        os.close(fd)
+    finally:
+        for fd in {out_w, err_w}:
+            os.close(fd)
     pipes = {out_r: STDOUT}
     if split_streams:
         pipes[err_r] = STDERR
-    return Child(spec, popen.pid, popen, pipes)
+    return Child(spec, pid, pipes)
 
 
-def spawn_pty(spec: ProcessSpec, rows: int = 24, columns: int = 80) -> Child:
+def spawn_pty(spec: ProcessSpec, signals: ChildSignals, rows: int = 24, columns: int = 80) -> Child:
     """Start `spec` on a new pseudo-terminal, its controlling terminal.
 
     Programs then see a terminal on stdin/stdout/stderr, so they keep their
@@ -136,46 +173,14 @@ def spawn_pty(spec: ProcessSpec, rows: int = 24, columns: int = 80) -> Child:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     os.set_blocking(master, False)
     try:
-        popen = _session(
-            spec.args(), spec.env, spec.cwd, slave, slave, slave, _controlling_terminal
-        )
+        setup = _setup(signals, controlling=True)
+        pid = _popen(spec.args(), spec.env, spec.cwd, (slave, slave, slave), setup)
     except BaseException:
         os.close(master)
         raise
     finally:
         os.close(slave)
-    return Child(spec, popen.pid, popen, {master: STDOUT})
-
-
-def _controlling_terminal() -> None:
-    """preexec hook (after setsid): make stdin, the pty, our controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def _take_terminal(fd: int) -> Callable[[], None]:
-    """preexec hook: own process group, and the foreground of terminal `fd`.
-
-    Done in the child before exec, as tini does, so the command can never
-    read the terminal before it is in the foreground (no SIGTTIN race).
-    """
-
-    def hook() -> None:
-        os.setpgid(0, 0)
-        old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-        try:
-            os.tcsetpgrp(fd, os.getpgrp())
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTTY, errno.ENXIO, errno.EPERM):
-                raise
-        finally:
-            signal.signal(signal.SIGTTOU, old)
-
-    return hook
-
-
-def _new_group() -> None:
-    """preexec hook: own process group (Popen's `process_group` needs 3.11)."""
-    os.setpgid(0, 0)
+    return Child(spec, pid, {master: STDOUT})
 
 
 def foreground_terminal() -> int | None:
@@ -192,23 +197,16 @@ def foreground_terminal() -> int | None:
     return None
 
 
-def spawn_inherited(spec: ProcessSpec) -> Child:
+def spawn_inherited(spec: ProcessSpec, signals: ChildSignals) -> Child:
     """Start `spec` with corral's own stdin/stdout/stderr (for `corral run`).
 
     The command gets its own process group (so signals can be relayed to all
     it starts); if corral owns the terminal, the command becomes its
     foreground group, so job control and Ctrl-C work as if run directly.
     """
-    tty = foreground_terminal()
-    popen = subprocess.Popen(
-        spec.args(),
-        env=dict(spec.env),
-        cwd=spec.cwd,
-        restore_signals=True,
-        close_fds=True,
-        preexec_fn=_take_terminal(tty) if tty is not None else _new_group,
-    )
-    return Child(spec, popen.pid, popen, {})
+    setup = _setup(signals, new_group=True, terminal=foreground_terminal())
+    pid = _popen(spec.args(), spec.env, spec.cwd, (None, None, None), setup, new_session=False)
+    return Child(spec, pid, {})
 
 
 def reclaim_terminal() -> None:

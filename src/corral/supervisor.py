@@ -58,11 +58,11 @@ from typing import Protocol
 from corral import reaper
 from corral import signals as sig
 from corral.probes import Probe
-from corral.signals import SignalPipe
+from corral.signals import ChildSignals, SignalPipe
 from corral.spawn import Child, spawn_piped, spawn_quiet
 from corral.specs import ProcessSpec
 
-READ_SIZE = 1 << 18
+READ_SIZE = 1 << 16  # a default pipe's whole buffer
 RESCAN_INTERVAL = 0.1  # while stopping: look for newly adopted descendants
 STATUS_INTERVAL = 1.0  # while stopping: say whom we are still waiting for
 DEFAULT_GRACE = 5.0
@@ -164,7 +164,7 @@ class Supervisor:
         sink: Sink,
         *,
         grace: float = DEFAULT_GRACE,
-        spawn: Callable[[ProcessSpec], Child] = spawn_piped,
+        spawn: Callable[[ProcessSpec, ChildSignals], Child] = spawn_piped,
         relay: bool = False,
         high_water: int = 1 << 20,
         low_water: int = 1 << 16,
@@ -199,11 +199,13 @@ class Supervisor:
         self._timers: list[tuple[float, int, Timer]] = []
         self._sequence = itertools.count()
         self._selector = selectors.DefaultSelector()
+        self._child_signals = ChildSignals()
 
     # -- the loop -------------------------------------------------------------
 
     def run(self) -> int:
         with SignalPipe() as signals:
+            self._child_signals = signals.children
             self._selector.register(signals, selectors.EVENT_READ, self._on_signals(signals))
             reaper.become_subreaper()
             self._start_eligible(signals)
@@ -335,7 +337,7 @@ class Supervisor:
     def _spawn(self, inst: Instance) -> None:
         spec = inst.spec
         try:
-            child = self.spawn(spec)
+            child = self.spawn(spec, self._child_signals)
         except OSError as exc:
             inst.state = EXITED
             self._notice(
@@ -431,6 +433,8 @@ class Supervisor:
             sig.send(inst.child.pid, signum, group=True)
 
     def _read(self, fd: int, mask: int = 0) -> None:
+        if self._pending() > self.high_water:
+            return  # stdout is behind: leave it in the pipe (see _write_output)
         inst, stream = self._pipes[fd]
         try:
             data = os.read(fd, READ_SIZE)
@@ -682,7 +686,7 @@ class Supervisor:
     def spawn_check(
         self, command: str, env: Mapping[str, str], cwd: str | None, on_exit: Callable[[int], None]
     ) -> int:
-        pid = spawn_quiet(command, env, cwd)
+        pid = spawn_quiet(command, env, cwd, self._child_signals)
         self._checks[pid] = on_exit
         return pid
 

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
         "mux",
         "export",
         "spawn",
+        "signals",
         "specs",
         "errors",
     },
@@ -35,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "mux": set(),
     "signals": set(),
     "reaper": set(),
-    "spawn": {"specs"},
+    "spawn": {"specs", "signals"},
     "specs": set(),
     "errors": set(),
 }
