@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 SYSTEM = "system"
+IOV_MAX = 1024  # Linux's limit on the buffers of one writev
 PARTIAL_DELAY = 0.05  # seconds of silence before a partial line is shown
 # honcho's palette order: cyan, yellow, green, magenta, red, blue, then bright
 PALETTE = ("36", "33", "32", "35", "31", "34", "36;1", "33;1", "32;1", "35;1", "31;1", "34;1")
@@ -104,7 +107,8 @@ class Writer:
     def __init__(self, fd: int, nonblocking: bool) -> None:
         self.fd = fd
         self.closed = False
-        self._chunks: list[bytes] = []
+        self._chunks: deque[bytes] = deque()
+        self._offset = 0  # bytes of the first chunk already written
         self.pending = 0
         self._restore: bool | None = None
         if nonblocking:
@@ -119,15 +123,18 @@ class Writer:
             self.pending += len(data)
 
     def flush(self) -> None:
-        """Write as much as the fd takes now; raise BrokenPipeError once if it is gone."""
-        if self.closed:
-            return
-        while self._chunks:
-            data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        """Write as much as the fd takes now; raise BrokenPipeError once if it is gone.
+
+        One `writev` over the queued chunks: nothing is joined or copied, so
+        a backed-up buffer costs no more per call than the bytes written.
+        """
+        chunks = self._chunks
+        while chunks and not self.closed:
+            first = memoryview(chunks[0])[self._offset :] if self._offset else chunks[0]
+            batch = [first, *itertools.islice(chunks, 1, IOV_MAX)]
             try:
-                written = os.write(self.fd, data)
+                written = os.writev(self.fd, batch)
             except BlockingIOError:
-                self._chunks = [data]
                 return
             except OSError as exc:
                 if exc.errno in (errno.EPIPE, errno.EBADF, errno.EIO, errno.ECONNRESET):
@@ -135,7 +142,10 @@ class Writer:
                     raise BrokenPipeError(exc.errno, exc.strerror) from None
                 raise
             self.pending -= written
-            self._chunks = [data[written:]] if written < len(data) else []
+            written += self._offset
+            while chunks and written >= len(chunks[0]):
+                written -= len(chunks.popleft())
+            self._offset = written
 
     def finish(self) -> None:
         """Write everything left, blocking, and restore the fd's mode."""
@@ -148,7 +158,8 @@ class Writer:
 
     def _close(self) -> None:
         self.closed = True
-        self._chunks = []
+        self._chunks.clear()
+        self._offset = 0
         self.pending = 0
 
 

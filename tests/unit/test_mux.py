@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import fcntl
+import itertools
 import json
 import os
 import re
@@ -186,6 +188,34 @@ def test_writer_reports_a_closed_pipe_once() -> None:
     writer.flush()  # discarded silently now
     writer.finish()
     os.close(wfd)
+
+
+@given(
+    st.lists(st.binary(min_size=1, max_size=3000), min_size=2, max_size=60).map(
+        lambda chunks: [c * (1 + 2000 // len(c)) for c in chunks]  # past one page
+    ),
+    st.lists(st.integers(1, 5000), min_size=1, max_size=50),
+)
+def test_writer_delivers_every_byte_in_order_under_partial_writes(
+    chunks: list[bytes], reads: list[int]
+) -> None:
+    r, wfd = os.pipe()
+    fcntl.fcntl(wfd, 1031, 4096)  # F_SETPIPE_SZ: a one-page pipe forces partial writes
+    writer = Writer(wfd, nonblocking=True)
+    received = b""
+    for chunk in chunks:
+        writer.append(chunk)
+    expected = b"".join(chunks)
+    for size in itertools.islice(itertools.cycle(reads), 100_000):
+        writer.flush()
+        if writer.pending <= 0 or len(received) > len(expected):
+            break
+        received += os.read(r, size)
+    os.close(wfd)
+    while data := os.read(r, 65536):
+        received += data
+    os.close(r)
+    assert received == expected
 
 
 def test_writer_keeps_what_a_full_pipe_does_not_take() -> None:
