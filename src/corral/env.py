@@ -19,9 +19,6 @@ import io
 from collections.abc import Mapping
 from pathlib import Path
 
-from dotenv.parser import parse_stream
-from dotenv.variables import parse_variables
-
 from corral.errors import CorralError, EnvFileError
 
 DEFAULT_ENV_FILE = ".env"
@@ -34,6 +31,11 @@ def parse(text: str, path: str, context: Mapping[str, str] | None = None) -> dic
     `override=True` (earlier keys of the file beat `context`), but against
     `context` instead of `os.environ`, so later `-e` files see earlier ones.
     """
+    # imported here: python-dotenv pulls in logging, tempfile and shutil, which
+    # an app without a .env file need not pay for (memory and start-up time)
+    from dotenv.parser import parse_stream
+    from dotenv.variables import parse_variables
+
     values: dict[str, str] = {}
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:

@@ -42,15 +42,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from corral.errors import CorralError, UsageError
 from corral.specs import PROBE_KINDS, RESTART_MODES, Policy, ProbeSpec, RestartPolicy
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 RELEASE = "release"
 CONFIG_FILE = "corral.toml"
@@ -80,8 +76,8 @@ def load_file(root: Path) -> Settings:
         if not path.is_file():
             continue
         try:
-            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
+            data: Any = _toml().loads(path.read_text(encoding="utf-8"))
+        except _toml().TOMLDecodeError as exc:
             raise CorralError(f"{name}: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CorralError(f"{name}: cannot read: {exc}") from None
@@ -92,6 +88,15 @@ def load_file(root: Path) -> Settings:
         if not table_path or data:
             return _from_table(data, label)
     return Settings()
+
+
+def _toml() -> ModuleType:
+    """tomllib (tomli before 3.11), imported only when a config file exists."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+    return tomllib  # type: ignore[no-any-return,unused-ignore]
 
 
 def _from_table(data: Mapping[str, Any], label: str) -> Settings:

@@ -27,12 +27,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
-import json
 import os
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 SYSTEM = "system"
 IOV_MAX = 1024  # Linux's limit on the buffers of one writev
@@ -223,7 +223,8 @@ class Mux:
                 "line": message,
             }
             record.update(fields)
-            self.writer.append(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+            line = _json().dumps(record, ensure_ascii=False)
+            self.writer.append(line.encode() + b"\n")
             return
         self._emit(SYSTEM, "system", [message.encode()], now)
 
@@ -235,12 +236,18 @@ class Mux:
             return None
         return min(self._partial_since.values()) + PARTIAL_DELAY
 
-    def tick(self, now_mono: float) -> None:
-        """Show partial lines that have waited `PARTIAL_DELAY`."""
-        due = [k for k, t in self._partial_since.items() if t + PARTIAL_DELAY <= now_mono]
-        wall = time.time()
-        for key in due:
-            self._flush_partial(key, wall)
+    def due(self, now_mono: float) -> list[tuple[str, str]]:
+        """The (name, stream) whose partial line has had no data for `PARTIAL_DELAY`.
+
+        The caller checks that the stream really is silent (its pipe empty:
+        while output is backed up corral reads nothing, and a producer
+        blocked mid-line is not silent) before `show_partial`.
+        """
+        return [k for k, t in self._partial_since.items() if t + PARTIAL_DELAY <= now_mono]
+
+    def show_partial(self, name: str, stream: str) -> None:
+        """Show a partial line now; the rest of it will follow as a new line."""
+        self._flush_partial((name, stream), time.time())
 
     def flush_all(self) -> None:
         """At exit: every partial line, whatever its age."""
@@ -291,14 +298,21 @@ class Mux:
 
     def _json_lines(self, name: str, stream: str, lines: list[bytes], now: float) -> bytes:
         head = (
-            f'{{"time": "{_iso(now)}", "process": {json.dumps(name)}, '
+            f'{{"time": "{_iso(now)}", "process": {_json().dumps(name)}, '
             f'"stream": "{stream}", "line": '
         )
-        dumps = json.dumps
+        dumps = _json().dumps
         return "".join(
             head + dumps(line.decode("utf-8", "backslashreplace"), ensure_ascii=False) + "}\n"
             for line in lines
         ).encode("utf-8", "surrogateescape")
+
+
+def _json() -> ModuleType:
+    """json, imported on first use: text mode never pays for it."""
+    import json
+
+    return json
 
 
 def _iso(now: float) -> str:

@@ -18,7 +18,6 @@ import selectors
 import socket
 from collections.abc import Callable, Mapping
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from corral.specs import ProbeSpec
 
@@ -152,6 +151,8 @@ class Probe:
         if self.spec.kind == "http":
             if "://" not in target:
                 target = "http://127.0.0.1:" + target
+            from urllib.parse import urlsplit  # only http probes pay for it
+
             url = urlsplit(target)
             if url.scheme != "http" or (url.port is None and url.hostname is None):
                 raise ValueError(target)

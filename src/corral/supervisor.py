@@ -102,7 +102,8 @@ class Sink(Protocol):
     def close(self, name: str, stream: str, now: float | None = None) -> None: ...
     def notice(self, message: str, event: str, **fields: object) -> None: ...
     def next_deadline(self) -> float | None: ...
-    def tick(self, now_mono: float) -> None: ...
+    def due(self, now_mono: float) -> list[tuple[str, str]]: ...
+    def show_partial(self, name: str, stream: str) -> None: ...
     def flush_all(self) -> None: ...
 
 
@@ -166,7 +167,7 @@ class Supervisor:
         grace: float = DEFAULT_GRACE,
         spawn: Callable[[ProcessSpec, ChildSignals], Child] = spawn_piped,
         relay: bool = False,
-        high_water: int = 1 << 20,
+        high_water: int = 1 << 18,
         low_water: int = 1 << 16,
     ) -> None:
         self.instances = [Instance(spec) for spec in specs]
@@ -217,7 +218,7 @@ class Supervisor:
                     key.data(mask)
                 self._reap()
                 now = time.monotonic()
-                self.sink.tick(now)
+                self._show_idle_partials(now)
                 self._run_timers(now)
                 self._write_output()
             self._drain(list(self._pipes), to_eof=True)
@@ -432,22 +433,41 @@ class Supervisor:
             assert inst.child is not None
             sig.send(inst.child.pid, signum, group=True)
 
-    def _read(self, fd: int, mask: int = 0) -> None:
-        if self._pending() > self.high_water:
-            return  # stdout is behind: leave it in the pipe (see _write_output)
+    def _read(self, fd: int, mask: int = 0, force: bool = False) -> bool:
+        """Read one chunk of a child's output into the sink; True if data came."""
+        if not force and self._pending() > self.high_water:
+            return False  # stdout is behind: leave it in the pipe (see _write_output)
         inst, stream = self._pipes[fd]
         try:
             data = os.read(fd, READ_SIZE)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if not data:
-            self._close_pipe(fd)
-            return
+            self._close_pipe(fd)  # shows its partial line
+            return True
         self.sink.feed(inst.name, stream, data)
         if inst.probe is not None:
             inst.probe.feed(data)
+        return True
+
+    def _show_idle_partials(self, now: float) -> None:
+        """Partial lines (a prompt, a progress bar) whose stream went silent.
+
+        Silent means its pipe is empty now, not just that we have not read
+        it: under backpressure we stop reading, and the rest of the line may
+        be waiting in the pipe.  So read once more, whatever the backlog,
+        and show the partial line only if nothing came.
+        """
+        due = self.sink.due(now)
+        if not due:
+            return
+        fds = {(inst.name, stream): fd for fd, (inst, stream) in self._pipes.items()}
+        for name, stream in due:
+            fd = fds.get((name, stream))
+            if fd is None or not self._read(fd, force=True):
+                self.sink.show_partial(name, stream)
 
     def _close_pipe(self, fd: int) -> None:
         inst, stream = self._pipes.pop(fd)

@@ -62,6 +62,45 @@ def test_lossless_and_untorn_under_load(app_dir: Callable[..., Path]) -> None:
         assert numbers == list(range(count))  # every line, once, in order
 
 
+def test_untorn_when_stdout_is_slow(app_dir: Callable[..., Path]) -> None:
+    """Backpressure: while corral stops reading, a producer blocked mid-line
+    must not have its partial line shown as if the stream had gone silent."""
+    count = 12_000
+    root = app_dir()
+    script = writer_script(root)
+    procfile = "".join(f"w{i}: {PY} {script} w{i} {count}; sleep 30\n" for i in range(16))
+    procfile += f"done: {PY} -c 'import time; time.sleep(4)'\n"
+    (root / "Procfile").write_text(procfile)
+    proc = subprocess.Popen(
+        [CORRAL, "start", "--no-colour", "-t", "1"],
+        cwd=root,
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    chunks = []
+    try:
+        while chunk := proc.stdout.read1(1 << 16):
+            chunks.append(chunk)
+            time.sleep(0.004)  # ~16 MB/s: far slower than 16 producers
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    seen: dict[str, list[int]] = {f"w{i}": [] for i in range(16)}
+    for raw in b"".join(chunks).split(b"\n")[:-1]:
+        match = LINE_RE.match(raw)
+        assert match, f"not a prefixed line: {raw[:120]!r}"
+        if match.group(1) == b"system" or match.group(1) == b"done.1":
+            continue
+        writer, number, pad = match.group(2).split(b" ")
+        assert pad == b"x" * 80, f"torn line: {raw[:120]!r}"
+        seen[writer.decode()].append(int(number))
+    for numbers in seen.values():
+        assert numbers == list(range(count))
+
+
 def test_a_one_mebibyte_line_stays_one_line(app_dir: Callable[..., Path]) -> None:
     root = app_dir(
         Procfile=(

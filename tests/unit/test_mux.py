@@ -160,17 +160,18 @@ def test_json_lines() -> None:
     assert second["stream"] == "system" and second["line"] == "web.1 started (pid=7)"
 
 
-def test_partial_line_deadline_and_tick() -> None:
+def test_partial_line_deadline_and_due() -> None:
     m, w = mux(Style(prefix=False))
     assert m.next_deadline() is None
     m.feed("web.1", "stdout", b"Password: ")
     deadline = m.next_deadline()
     assert deadline is not None and deadline <= time.monotonic() + PARTIAL_DELAY
-    m.tick(deadline - PARTIAL_DELAY / 2)
+    assert m.due(deadline - PARTIAL_DELAY / 2) == []
+    assert m.due(deadline) == [("web.1", "stdout")]
     assert w.data == b""
-    m.tick(deadline)
+    m.show_partial("web.1", "stdout")
     assert w.data == b"Password: \n"
-    assert m.next_deadline() is None
+    assert m.next_deadline() is None and m.due(deadline) == []
 
 
 # -- the writer ----------------------------------------------------------------
