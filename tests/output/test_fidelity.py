@@ -243,3 +243,28 @@ def test_memory_stays_bounded_with_a_slow_reader(app_dir: Callable[..., Path]) -
         proc.send_signal(signal.SIGTERM)
         proc.stdout.close()
         proc.wait(timeout=10)
+
+
+def test_split_stderr_keeps_the_streams_apart(app_dir: Callable[..., Path]) -> None:
+    root = app_dir(Procfile="p: echo to-out; echo to-err >&2\n")
+    result = run_corral("start", "--no-colour", "--no-timestamp", "--split-stderr", cwd=root)
+    assert "p.1    | to-out" in result.out and "to-err" not in result.out
+    assert "p.1    | to-err" in result.err and "to-out" not in result.err
+    merged = run_corral("start", "--no-colour", "--no-timestamp", cwd=root)
+    assert "p.1    | to-out" in merged.out and "p.1    | to-err" in merged.out
+    by_env = run_corral("start", cwd=root, env={"CORRAL_SPLIT_STDERR": "1"})
+    assert "to-err" in by_env.err and "to-err" not in by_env.out
+
+
+def test_quiet_prefix_and_timestamp_options_in_every_mode(app_dir: Callable[..., Path]) -> None:
+    root = app_dir(Procfile="loud: echo shout\nhush: echo whisper; sleep 0.2\n")
+    as_json = run_corral("start", "--log-format", "json", "-q", "hush", cwd=root)
+    lines = [json.loads(line) for line in as_json.lines]
+    assert any(r["line"] == "shout" for r in lines)
+    assert not any(r["line"] == "whisper" for r in lines)
+    assert any(r.get("event") == "starting" and r["process"] == "hush.1" for r in lines)
+    for extra in ([], ["--tty"]):
+        bare = run_corral("start", "--no-colour", "--no-prefix", "-q", "hush", *extra, cwd=root)
+        assert "shout" in bare.lines and "whisper" not in bare.out
+        untimed = run_corral("start", "--no-colour", "--no-timestamp", *extra, cwd=root)
+        assert re.search(r"^loud\.1 +\| shout$", untimed.out, re.M), untimed.out
