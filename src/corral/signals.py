@@ -15,9 +15,12 @@ Why this design (and not the alternatives):
 * A signal that was *ignored* when corral started (`nohup`, `&` in a script)
   is left ignored, as Python does for SIGINT: children then inherit the same
   ignored set corral was given.  SIGCHLD is always caught: the loop needs it.
-* SIGTSTP, SIGTTIN and SIGTTOU are ignored by corral itself (as tini does):
-  corral must never be stopped while its processes run unmanaged, and
-  writing to a terminal it is not in the foreground of must not stop it.
+* SIGTSTP, SIGTTIN and SIGTTOU are caught and dropped: corral must never be
+  stopped while its processes run unmanaged.  A caught (rather than
+  ignored) signal is reset by exec, so children get the default without a
+  preexec step.  One exception: with `stty tostop` on its terminal, a
+  background write raises SIGTTOU on every retry, so there SIGTTOU is
+  ignored instead (as tini does), and children reset it in a preexec hook.
 
 Every catchable signal whose default action would kill corral is handled, so
 that no signal can make corral die and strand its processes: SIGTERM, SIGINT,
@@ -80,6 +83,13 @@ class ChildSignals:
 
     mask: frozenset[int] = frozenset()
     default: frozenset[int] = PYTHON_IGNORED
+    ignored: frozenset[int] = frozenset()  # the ones corral set to SIG_IGN
+
+    @property
+    def needs_hook(self) -> bool:
+        """Whether exec alone (plus Popen's `restore_signals`, which resets
+        SIGPIPE and SIGXFSZ) would leave the child with something else."""
+        return bool(self.mask or self.ignored)
 
 
 def name(signum: int) -> str:
@@ -90,6 +100,19 @@ def name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+def _tostop() -> bool:
+    """Is stdout or stderr a terminal that stops background writers?"""
+    import termios
+
+    for fd in (1, 2):
+        try:
+            if termios.tcgetattr(fd)[3] & termios.TOSTOP:
+                return True
+        except (termios.error, OSError):
+            continue
+    return False
 
 
 def _noop(signum: int, frame: FrameType | None) -> None:
@@ -116,19 +139,22 @@ class SignalPipe:
     def __enter__(self) -> SignalPipe:
         self._saved_fd = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
         reset: set[int] = set(PYTHON_IGNORED)
+        ignore = {signal.SIGTTOU} if _tostop() else set()
         for signum in sorted(HANDLED | JOB_CONTROL):
             previous = signal.getsignal(signum)
             if previous == signal.SIG_IGN and signum != signal.SIGCHLD:
                 continue  # ignored by whoever started us: keep it so (see module doc)
             self._saved[signum] = previous
-            signal.signal(signum, signal.SIG_IGN if signum in JOB_CONTROL else _noop)
+            signal.signal(signum, signal.SIG_IGN if signum in ignore else _noop)
             reset.add(signum)
         # Only now, with handlers in place, let the signals in: one that
         # arrived while they were blocked (by a launcher, or by corral.boot
         # during the imports) is delivered here and lands in the socket.
         self._saved_mask = set(signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED))
         inherited = early_mask if early_mask is not None else self._saved_mask
-        self.children = ChildSignals(frozenset(inherited), frozenset(reset))
+        self.children = ChildSignals(
+            frozenset(inherited), frozenset(reset), frozenset(ignore & reset)
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,15 +1,16 @@
 """Starting one child: its own session, clean signals, its output pipes.
 
 Every child gets back exactly the signal state corral was started with (see
-signals.ChildSignals), never what corral set for itself: a `preexec` hook
-resets the dispositions corral changed (handlers are reset by exec anyway;
-the job-control signals corral ignores, and Python's ignored SIGPIPE and
-SIGXFSZ, are not) and restores the inherited mask.  `subprocess.Popen` does
-the rest (cwd, fd plumbing, closing every other fd).  Why not
-`os.posix_spawn`, which is faster and takes a mask and a default set?  glibc's
-posix_spawn leaves its own internal signals (32, 33) ignored in the child, and
-in Python it cannot change the child's directory; the hook costs a plain fork
-instead of a vfork, about a millisecond a child.
+signals.ChildSignals), never what corral set for itself.  Usually exec does
+it all: caught signals return to their default, Popen's `restore_signals`
+resets the SIGPIPE and SIGXFSZ that Python ignores, and corral blocks
+nothing.  When that is not enough (a launcher gave corral a blocked mask, or
+corral had to ignore SIGTTOU), a `preexec` hook restores the mask and
+dispositions; it costs a fork instead of Popen's vfork, about a millisecond
+a child, so it is used only then.  Why not `os.posix_spawn`, which takes a
+mask and a default set?  glibc's posix_spawn leaves its own internal signals
+(32, 33) ignored in the child, and in Python it cannot change the child's
+directory.
 
 `start` children get a new session (as honcho does): each is a process-group
 leader, so one `killpg` reaches a shell and everything it started, and has no
@@ -99,14 +100,20 @@ def _setup(
     return hook
 
 
+def _hook(signals: ChildSignals) -> Callable[[], None] | None:
+    """The signal-restoring hook, only when exec alone would not do."""
+    return _setup(signals) if signals.needs_hook else None
+
+
 def _popen(
     args: list[str],
     env: Mapping[str, str],
     cwd: str | None,
     stdio: tuple[int | None, int | None, int | None],
-    setup: Callable[[], None],
+    setup: Callable[[], None] | None,
     new_session: bool = True,
 ) -> int:
+    """fork/exec; without a `setup` hook Popen can use the faster vfork."""
     popen = subprocess.Popen(
         args,
         stdin=stdio[0],
@@ -115,6 +122,7 @@ def _popen(
         env=dict(env),
         cwd=cwd,
         start_new_session=new_session,
+        restore_signals=True,
         close_fds=True,
         preexec_fn=setup,
     )
@@ -127,7 +135,7 @@ def spawn_quiet(
 ) -> int:
     """Start a shell command with no input or output (a probe's check); its pid."""
     devnull = subprocess.DEVNULL
-    return _popen(["/bin/sh", "-c", command], env, cwd, (devnull,) * 3, _setup(signals))
+    return _popen(["/bin/sh", "-c", command], env, cwd, (devnull,) * 3, _hook(signals))
 
 
 def _pipe() -> tuple[int, int]:
@@ -147,7 +155,7 @@ def spawn_piped(spec: ProcessSpec, signals: ChildSignals, split_streams: bool = 
     err_r, err_w = _pipe() if split_streams else (out_r, out_w)
     try:
         stdio = (subprocess.DEVNULL, out_w, err_w)
-        pid = _popen(spec.args(), spec.env, spec.cwd, stdio, _setup(signals))
+        pid = _popen(spec.args(), spec.env, spec.cwd, stdio, _hook(signals))
     except BaseException:
         for fd in {out_r, err_r}:
             os.close(fd)
