@@ -1,5 +1,5 @@
 """`python -m corral`: the same entry point as the `corral` command."""
 
-from corral.cli import main
+from corral.boot import main
 
 raise SystemExit(main())

@@ -14,11 +14,12 @@ line > `.env` > OS environment > default (see README, "Configuration").
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from corral import __version__, app
+from corral import __version__, app, signals
 from corral.errors import CorralError
 
 PROG = "corral"
@@ -259,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command not in ("start", "run") and signals.early_mask is not None:
+        # corral.boot held signals during the imports; only the supervisor
+        # (start, run) takes them over, everything else gets the defaults back
+        signal.pthread_sigmask(signal.SIG_SETMASK, signals.early_mask)
     try:
         if args.command == "version":
             print(f"{PROG} {__version__}")

@@ -150,8 +150,9 @@ class SignalPipe:
         # Only now, with handlers in place, let the signals in: one that
         # arrived while they were blocked (by a launcher, or by corral.boot
         # during the imports) is delivered here and lands in the socket.
-        self._saved_mask = set(signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED))
-        inherited = early_mask if early_mask is not None else self._saved_mask
+        current = set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        inherited = early_mask if early_mask is not None else current
+        self._saved_mask = set(signal.pthread_sigmask(signal.SIG_SETMASK, set(inherited) - HANDLED))
         self.children = ChildSignals(
             frozenset(inherited), frozenset(reset), frozenset(ignore & reset)
         )

@@ -13,7 +13,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "corral"
 
 ALLOWED: dict[str, set[str]] = {
-    "cli": {"app", "errors"},
+    "cli": {"app", "errors", "signals"},
+    "boot": {"cli", "signals"},
     "app": {
         "procfile",
         "env",
