@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from tests.cli.helpers import assert_one_error
-from tests.support import run_corral
+from tests.support import assert_one_error, run_corral
 
 SHOW = (
     "web: for k in A B C ONLY_OS ONLY_DOT PYTHONUNBUFFERED; do "

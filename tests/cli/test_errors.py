@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.helpers import assert_one_error
-from tests.support import run_corral
+from tests.support import assert_one_error, run_corral
 
 GOOD = "web: sleep 30\nworker: sleep 30\n"
 
@@ -113,7 +112,7 @@ def test_bad_input(app_dir, files, args, env, fragments):
 
 def test_error_exit_code_is_nonzero_and_nothing_runs(app_dir, mark):
     # a bad option after a good Procfile: nothing may be started first
-    from tests.cli.helpers import marked_pids
+    from tests.support import marked_pids
 
     d = app_dir(Procfile="web: sleep 30\n")
     r = run_corral("start", "-c", "web=2,bogus=1", cwd=d)

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from tests.cli.helpers import assert_one_error
-from tests.support import run_corral
+from tests.support import assert_one_error, run_corral
 
 # Each instance reports its identity, then waits until `n` instances have
 # reported, so no instance's exit can stop the others before they print.

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 
 from corral import formation, procfile
 from corral.errors import CorralError
-from tests.cli.helpers import TIME, assert_one_error
-from tests.support import BIN_DIR, base_env, run_corral
+from tests.support import BIN_DIR, TIME, assert_one_error, base_env, run_corral
 from tests.support import CORRAL as CORRAL_BIN
 
 HONCHO = str(BIN_DIR / "honcho")

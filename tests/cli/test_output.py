@@ -7,8 +7,16 @@ import signal
 
 import pytest
 
-from tests.cli.helpers import TIME, entries, run_in_pty, split_line, started_pids, texts
-from tests.support import assert_no_traceback, run_corral
+from tests.cli.helpers import run_in_pty
+from tests.support import (
+    TIME,
+    assert_no_traceback,
+    entries,
+    run_corral,
+    split_line,
+    started_pids,
+    texts,
+)
 
 # Two processes where the exit order is fixed: `late` waits for `early`'s
 # file, so every line of `early` is written before `late` exits.

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.helpers import assert_one_error, texts
-from tests.support import run_corral
+from tests.support import assert_one_error, run_corral, texts
 
 
 def test_comments_blank_lines_and_crlf(app_dir):

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from tests.cli.helpers import TIME, run_in_pty
-from tests.support import run_corral
+from tests.cli.helpers import run_in_pty
+from tests.support import TIME, run_corral
 
 # -- CORRAL_TIMEOUT -----------------------------------------------------------
 

@@ -15,14 +15,16 @@ import time
 
 import pytest
 
-from tests.cli.helpers import (
+from tests.support import (
+    CORRAL,
     TIME,
     assert_nothing_left,
+    base_env,
     entries,
     marked_pids,
+    run_corral,
     started_pids,
 )
-from tests.support import CORRAL, base_env, run_corral
 
 
 def system_lines(out: str) -> list[str]:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lifecycle.helpers import (
+from tests.support import (
+    assert_no_traceback,
+    assert_nothing_left,
     count,
     in_order,
     index,
+    run_corral,
     system,
     texts,
     timed,
-    wait_no_leftovers,
 )
-from tests.support import assert_no_traceback, run_corral
 
 # -- migration, then web -------------------------------------------------------
 
@@ -71,7 +72,7 @@ def test_migration_then_web(app_dir, mark, source):
     assert texts(r.out, "migrate.1") == ["migrating", "migration done"]
     # nobody told web to stop: it ended on its own, after migrate was long gone
     assert not any("sending" in line for line in sys_lines), sys_lines
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_after_several_dependencies_plus_form(app_dir):
@@ -103,7 +104,7 @@ def test_oneshot_failure_stops_the_group(app_dir, mark):
     in_order(sys_lines, "task.1 stopped (rc=5)", "sending SIGTERM to web.1", "web.1 stopped")
     assert "completed" not in r.out
     assert took < 5, took
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_oneshot_failure_never_starts_its_dependents(app_dir):
@@ -179,7 +180,7 @@ def test_release_runs_to_completion_first(app_dir, mark):
     assert texts(r.out, "web.1") == ["web after release"]
     assert texts(r.out, "worker.1") == ["worker after release"]
     assert texts(r.out, "release.1") == ["releasing", "release done"]
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_release_failure_exits_with_its_code_and_starts_nothing(app_dir):
@@ -222,7 +223,7 @@ def test_release_phase_can_be_turned_off(app_dir, mark, how):
     in_order(sys_lines, "web.1 started", "release.1 stopped (rc=0)", "sending SIGTERM to web.1")
     assert "completed" not in r.out
     assert texts(r.out, "web.1") == ["web up"]
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 RELEASE_TIMEOUT = {
@@ -242,7 +243,7 @@ def test_release_timeout(app_dir, mark, how):
     assert "release.1 still running after 1s; stopping" in system(r.out), r.out
     assert "web.1 started" not in r.out
     assert 0.9 <= took < 4, took
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_release_after_its_database(app, mark):
@@ -281,7 +282,7 @@ def test_release_after_its_database(app, mark):
     assert index(sys_lines, "worker.1 started") > index(sys_lines, "release.1 completed")
     assert texts(r.out, "release.1") == ["migrating against db"]
     assert (d / "db.sig").read_text() == "SIGINT\n"
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_oneshot_run_timeout(app_dir, mark):
@@ -298,4 +299,4 @@ def test_oneshot_run_timeout(app_dir, mark):
     )
     assert "sending SIGTERM to web.1" in r.out
     assert took < 3, took
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lifecycle.helpers import (
+from tests.lifecycle.helpers import free_base_port
+from tests.support import (
+    assert_no_traceback,
+    assert_nothing_left,
     count,
     events,
-    free_base_port,
     in_order,
     index,
     parsed,
+    run_corral,
     system,
     texts,
     timed,
-    wait_no_leftovers,
 )
-from tests.support import assert_no_traceback, run_corral
 
 FETCH = """
 import sys, urllib.request
@@ -64,7 +65,7 @@ def test_http_probe_gates_a_client(app_dir, mark, probe):
         "sending SIGTERM to web.1",
     )
     assert texts(r.out, "client.1") == ["fetched: 200 hello from web"], r.out
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_ready_line_shows_the_probe_as_given(app_dir, mark, probe, shown):
     assert r.rc == 0, r
     line = system(r.out)[index(system(r.out), "web.1 ready (")]
     assert line == f"web.1 ready ({shown.format(port=base)})", line
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_http_probe_needs_a_2xx(app_dir, mark):
@@ -130,7 +131,7 @@ def test_http_probe_needs_a_2xx(app_dir, mark):
     # the server did answer (with a 404): the probe really asked
     assert any("GET /missing" in t and "404" in t for t in texts(r.out, "web.1")), r.out
     assert took < 5
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 LISTENER = """
@@ -191,7 +192,7 @@ def test_tcp_probe_gates_a_client(app_dir, live, mark, probe):
     # the listener opened its port only after 0.5 s: readiness waited for it
     waited = proc.time_of(f"web.1 ready ({shown})") - proc.time_of("web.1 started")
     assert waited >= 0.4, waited
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_file_probe_gates_a_dependent(app_dir, mark):
@@ -216,7 +217,7 @@ def test_file_probe_gates_a_dependent(app_dir, mark):
         system(r.out), "client.1 waiting for web", "web.1 ready (file:web.flag)", "client.1 started"
     )
     assert texts(r.out, "client.1") == ["client sees the flag"]
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 @pytest.mark.parametrize("probe", ["file:web.flag", "cmd:test -e web.flag"], ids=["file", "cmd"])
@@ -236,7 +237,7 @@ def test_relative_probe_path_is_the_app_roots(app_dir, mark, probe):
     assert r.rc == 0, r
     in_order(system(r.out), f"web.1 ready ({probe})", "client.1 started")
     assert texts(r.out, "client.1") == ["client sees the flag"]
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_cmd_probe_gates_a_dependent(app_dir, mark):
@@ -264,7 +265,7 @@ def test_cmd_probe_gates_a_dependent(app_dir, mark):
     assert r.rc == 0, r
     in_order(system(r.out), "client.1 waiting for web", "web.1 ready (cmd:", "client.1 started")
     assert texts(r.out, "client.1") == ["client sees the flag"]
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_log_probe_matches_a_line(app_dir, mark):
@@ -294,7 +295,7 @@ def test_log_probe_matches_a_line(app_dir, mark):
         "client.1 started",
     )
     assert texts(r.out, "client.1") == ["client go"]
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_probes_from_toml_with_interval_and_timeout(app_dir, mark):
@@ -312,7 +313,7 @@ def test_probes_from_toml_with_interval_and_timeout(app_dir, mark):
     assert "web.1 not ready after 0.5s (file:never.flag); stopping" in system(r.out), r.out
     assert "client.1 started" not in r.out
     assert took < 3, took
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 READY_TIMEOUT = {
@@ -342,7 +343,7 @@ def test_probe_that_never_passes_stops_the_group(app_dir, mark, how):
     assert "client.1 started" not in r.out
     assert texts(r.out, "client.1") == []
     assert 0.9 <= took < 4, took
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_ready_env_semicolon_separated(app_dir, mark):
@@ -366,7 +367,7 @@ def test_ready_env_semicolon_separated(app_dir, mark):
         "web.1 ready (log:^web, up$)",
         "client.1 started",
     )
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_no_probe_is_ready_once_started(app_dir, mark):
@@ -376,7 +377,7 @@ def test_no_probe_is_ready_once_started(app_dir, mark):
     sys_lines = system(r.out)
     in_order(sys_lines, "db.1 started", "web.1 started", "web.1 stopped (rc=0)")
     assert count(sys_lines, " ready (") == 0
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_dependent_waits_for_every_instance(app_dir, mark):
@@ -404,7 +405,7 @@ def test_dependent_waits_for_every_instance(app_dir, mark):
     assert index(sys_lines, "web.1 started") > index(sys_lines, "db.2 ready (file:db.2.flag)")
     assert index(sys_lines, "web.1 started") > index(sys_lines, "db.1 ready (file:db.1.flag)")
     assert texts(r.out, "web.1") == ["both dbs up"]
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_ready_and_waiting_json_events(app_dir, mark):
@@ -432,7 +433,7 @@ def test_ready_and_waiting_json_events(app_dir, mark):
     assert evs[waiting]["waiting_for"] == ["web"]
     assert evs[ready]["line"] == "web.1 ready (file:web.flag)"
     assert ("stopping", "web.1") in kinds
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_probe_interval_and_failure_events(app_dir, mark):
@@ -460,7 +461,7 @@ def test_probe_interval_and_failure_events(app_dir, mark):
     assert evs[exited]["rc"] == 137
     attempts = len((d / "attempts").read_text().split())
     assert 3 <= attempts <= 7, attempts  # 0.5 s (the default) would give about 2
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_dependency_outside_the_run_is_not_waited_for(app_dir, mark):

@@ -7,18 +7,19 @@ from datetime import datetime
 
 import pytest
 
-from tests.lifecycle.helpers import (
+from tests.lifecycle.helpers import free_base_port
+from tests.support import (
+    assert_no_traceback,
+    assert_nothing_left,
     count,
     events,
-    free_base_port,
     in_order,
     index,
+    run_corral,
     system,
     texts,
     timed,
-    wait_no_leftovers,
 )
-from tests.support import assert_no_traceback, run_corral
 
 CRASH_LOOP_TOML = (
     "[processes.worker]\n"
@@ -52,7 +53,7 @@ def test_crash_loop_hits_its_limit(app_dir, mark):
     assert not any(line.startswith("worker.2") for line in sys_lines)
     assert count(sys_lines, "web.1 started") == 1  # web was never restarted
     assert took < 6, took
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_restart_keeps_each_instance_name_and_port(app_dir):
@@ -90,7 +91,7 @@ def test_always_restarts_a_clean_exit(app_dir, mark):
         "sending SIGTERM to web.1",
     )
     assert texts(r.out, "worker.1") == ["run worker.1"] * 3
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_on_failure_does_not_restart_a_clean_exit(app_dir):

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lifecycle.helpers import (
+from tests.support import (
+    assert_no_traceback,
+    assert_nothing_left,
     assert_one_error,
     count,
     in_order,
+    run_corral,
     system,
     texts,
     timed,
-    wait_no_leftovers,
 )
-from tests.support import assert_no_traceback, run_corral
 
 PROCFILE = "web: exec sleep 30\nworker: exec sleep 30\nmigrate: true\n"
 
@@ -141,7 +142,7 @@ ERRORS = [
 def test_invalid_settings_are_one_line_errors(app_dir, files, args, env, fragments):
     d = app_dir(Procfile=PROCFILE, **files)
     r = run_corral("start", *args, cwd=d, env=env, timeout=15)
-    assert_one_error(r, *fragments)
+    assert_one_error(r, *fragments, allow_stdout=True)
 
 
 # -- cycles ----------------------------------------------------------------------
@@ -150,7 +151,7 @@ def test_invalid_settings_are_one_line_errors(app_dir, files, args, env, fragmen
 def test_cycle_from_options(app_dir):
     d = app_dir(Procfile="a: sleep 30\nb: sleep 30\n")
     r = run_corral("start", "--after", "a:b", "--after", "b:a", cwd=d, timeout=15)
-    line = assert_one_error(r)
+    line = assert_one_error(r, allow_stdout=True)
     assert line == "corral: error: dependency cycle: a -> b -> a", line
 
 
@@ -163,26 +164,26 @@ def test_cycle_from_toml(app_dir):
         ),
     )
     r = run_corral("start", cwd=d, timeout=15)
-    line = assert_one_error(r)
+    line = assert_one_error(r, allow_stdout=True)
     assert line == "corral: error: dependency cycle: a -> b -> c -> a", line
 
 
 def test_self_dependency_is_a_cycle(app_dir):
     d = app_dir(Procfile="a: sleep 30\nb: sleep 30\n")
     r = run_corral("start", "--after", "a:a", cwd=d, timeout=15)
-    assert_one_error(r, "dependency cycle: a -> a")
+    assert_one_error(r, "dependency cycle: a -> a", allow_stdout=True)
 
 
 def test_cycle_through_the_release_phase(app_dir):
     d = app_dir(Procfile="web: sleep 30\nrelease: true\n")
     r = run_corral("start", "--after", "release:web", "--after", "web:release", cwd=d, timeout=15)
-    assert_one_error(r, "dependency cycle:", "release", "web")
+    assert_one_error(r, "dependency cycle:", "release", "web", allow_stdout=True)
 
 
 def test_cycle_from_env(app_dir):
     d = app_dir(Procfile="a: sleep 30\nb: sleep 30\n")
     r = run_corral("start", cwd=d, env={"CORRAL_AFTER": "a:b,b:a"}, timeout=15)
-    assert_one_error(r, "dependency cycle: a -> b -> a")
+    assert_one_error(r, "dependency cycle: a -> b -> a", allow_stdout=True)
 
 
 # -- corral check ------------------------------------------------------------------
@@ -191,7 +192,7 @@ def test_cycle_from_env(app_dir):
 def test_check_validates_corral_toml(app_dir):
     d = app_dir(Procfile=PROCFILE, **toml('[processes.worker]\nrestart = "sometimes"\n'))
     r = run_corral("check", cwd=d, timeout=15)
-    assert_one_error(r, "'sometimes'", "corral.toml")
+    assert_one_error(r, "'sometimes'", "corral.toml", allow_stdout=True)
 
 
 def test_check_reports_a_toml_cycle(app_dir):
@@ -200,13 +201,13 @@ def test_check_reports_a_toml_cycle(app_dir):
         **toml('[processes.web]\nafter = ["worker"]\n[processes.worker]\nafter = ["web"]\n'),
     )
     r = run_corral("check", cwd=d, timeout=15)
-    assert_one_error(r, "dependency cycle: web -> worker -> web")
+    assert_one_error(r, "dependency cycle: web -> worker -> web", allow_stdout=True)
 
 
 def test_check_validates_lifecycle_options(app_dir):
     d = app_dir(Procfile=PROCFILE)
     r = run_corral("check", "--ready", "web=bogus:x", cwd=d, timeout=15)
-    assert_one_error(r, "'bogus:x'")
+    assert_one_error(r, "'bogus:x'", allow_stdout=True)
 
 
 def test_check_accepts_valid_settings(app_dir):
@@ -234,7 +235,7 @@ def test_check_validates_pyproject_table(app_dir):
         **{"pyproject.toml": '[tool.corral.processes.web]\nready = "bogus:x"\n'},
     )
     r = run_corral("check", cwd=d, timeout=15)
-    assert_one_error(r, "'bogus:x'", "pyproject.toml")
+    assert_one_error(r, "'bogus:x'", "pyproject.toml", allow_stdout=True)
 
 
 # -- a Procfile alone ------------------------------------------------------------
@@ -255,7 +256,7 @@ def test_procfile_alone_first_exit_stops_everything(app_dir, mark, code):
         assert word not in r.out, (word, r.out)
     assert count(sys_lines, "started (pid=") == 3
     assert took < 4, took
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_unrelated_pyproject_is_ignored(app_dir):
@@ -322,7 +323,7 @@ def test_option_probe_replaces_the_files(app_dir, mark):
     )
     assert r.rc == 0, r
     in_order(system(r.out), "web.1 ready (file:up.flag)", "client.1 started")
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_option_beats_env(app_dir):

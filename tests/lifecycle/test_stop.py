@@ -7,15 +7,16 @@ import signal
 
 import pytest
 
-from tests.lifecycle.helpers import (
+from tests.lifecycle.helpers import wait_files
+from tests.support import (
+    assert_no_traceback,
+    assert_nothing_left,
     in_order,
     index,
+    run_corral,
     system,
     timed,
-    wait_files,
-    wait_no_leftovers,
 )
-from tests.support import assert_no_traceback, run_corral
 
 # worker reports the signal it gets; stopper ends the run once worker is set up
 STOP_PROCFILE = (
@@ -68,7 +69,7 @@ def test_stop_signal_observed_by_the_child(app, mark, case):
     in_order(sys_lines, "stopper.1 stopped (rc=0)", f"sending {expected} to worker.1 (pid ")
     assert "SIGKILL" not in r.out
     assert "worker.1 stopped (rc=0)" in sys_lines
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_each_group_gets_its_own_signal(app, mark):
@@ -85,7 +86,7 @@ def test_each_group_gets_its_own_signal(app, mark):
     assert (d / "a.sig").read_text() == "SIGINT\n"
     assert (d / "b.sig").read_text() == "SIGQUIT\n"
     assert (d / "c.sig").read_text() == "SIGTERM\n"
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_stop_signal_used_on_corral_sigterm(app, live, mark):
@@ -99,7 +100,7 @@ def test_stop_signal_used_on_corral_sigterm(app, live, mark):
     assert r.rc == 128 + signal.SIGTERM, r
     assert (d / "worker.sig").read_text() == "SIGINT\n"
     assert (d / "web.sig").read_text() == "SIGTERM\n"
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 # -- shutdown order ------------------------------------------------------------
@@ -147,7 +148,7 @@ def test_shutdown_order_web_before_db(app, live, mark):
     db_term = ev[2][2]
     assert db_term >= web_exit, ev
     assert ev[1][2] - ev[0][2] >= 0.45  # web really took its time
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_shutdown_says_whom_it_still_waits_for(app, live, mark):
@@ -178,7 +179,7 @@ def test_shutdown_says_whom_it_still_waits_for(app, live, mark):
     )
     assert index(sys_lines, "sending SIGTERM to cache.1") > index(sys_lines, "web.1 stopped")
     assert "SIGKILL" not in r.out
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_shutdown_order_on_a_crash(app, mark):
@@ -203,7 +204,7 @@ def test_shutdown_order_on_a_crash(app, mark):
         ("web", "exit"),
         ("db", "SIGTERM"),
     ]
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 def test_shutdown_of_stubborn_chain_is_bounded(app, live, mark):
@@ -233,7 +234,7 @@ def test_shutdown_of_stubborn_chain_is_bounded(app, live, mark):
     assert 0.3 <= kill_db - term_db < 1.5, kill_db - term_db
     assert proc.proc.returncode is not None
     assert kill_db - term_web < 3
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)
 
 
 # -- per-process grace ------------------------------------------------------------
@@ -271,4 +272,4 @@ def test_per_process_stop_timeout(app, live, mark, case):
     assert "other.1 stopped (rc=3)" in sys_lines, sys_lines  # it finished on its own
     assert (d / "worker.sig").read_text() == "SIGTERM\n"
     assert took < 4, took
-    wait_no_leftovers(mark)
+    assert_nothing_left(mark)

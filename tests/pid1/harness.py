@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import CORRAL, base_env, wait_for
+from tests.support import CORRAL, base_env, pids_with_env, wait_for
 
 MODES = ("pid1", "subreaper")
 TOKEN_VAR = "PID1TEST_TOKEN"
@@ -132,19 +132,8 @@ def running(pid: int) -> bool:
 
 
 def pids_with_token(token: str) -> list[int]:
-    needle = f"{TOKEN_VAR}={token}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read()
-        except OSError:
-            continue
-        if needle in env.split(b"\0"):
-            found.append(int(entry))
-    return found
+    """Processes carrying corral's token in their environment, zombies included."""
+    return pids_with_env(TOKEN_VAR, token, zombies=True)
 
 
 def pids_with_arg(marker: str) -> list[int]:
