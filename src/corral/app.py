@@ -156,21 +156,18 @@ def lifecycle_settings(
     """Lifecycle settings: the config file, overlaid by options/environment;
     and the default probe timeout."""
     settings = lifecycle.load_file(project.root)
-
-    def values(cli: list[str] | None, key: str, sep: str = ",") -> list[str]:
-        if cli:
-            return list(cli)
-        text = project.setting(None, key)
-        return text.split(sep) if text else []
-
+    # probes may contain commas, so CORRAL_READY separates them with ';'
+    ready = args.ready or [
+        r for text in _listing(project, None, "CORRAL_READY") for r in text.split(";")
+    ]
     lifecycle.apply_options(
         settings,
-        oneshot=values(args.oneshot, "CORRAL_ONESHOT"),
-        restart=values(args.restart, "CORRAL_RESTART"),
-        after=values(args.after, "CORRAL_AFTER"),
-        ready=[r for r in values(args.ready, "CORRAL_READY", ";") if r.strip()],
-        stop_signal=values(args.stop_signal, "CORRAL_STOP_SIGNAL"),
-        stop_timeout=values(args.stop_timeout, "CORRAL_STOP_TIMEOUT"),
+        oneshot=_listing(project, args.oneshot, "CORRAL_ONESHOT"),
+        restart=_listing(project, args.restart, "CORRAL_RESTART"),
+        after=_listing(project, args.after, "CORRAL_AFTER"),
+        ready=[r for r in ready if r.strip()],
+        stop_signal=_listing(project, args.stop_signal, "CORRAL_STOP_SIGNAL"),
+        stop_timeout=_listing(project, args.stop_timeout, "CORRAL_STOP_TIMEOUT"),
     )
     if args.no_release or not _flag(project, None, "CORRAL_RELEASE", default=True):
         settings.release = False
@@ -201,6 +198,7 @@ def _same_file(fd1: int, fd2: int) -> bool:
 
 
 def _listing(project: Project, cli: list[str] | None, key: str) -> list[str]:
+    """A repeatable option's values, or its variable's value as one item."""
     if cli:
         return list(cli)
     value = project.setting(None, key)
