@@ -34,13 +34,35 @@ def writer_script(tmp: Path) -> Path:
     return script
 
 
+def writers_app(root: Path, writers: int, count: int, runtime: float) -> None:
+    """`writers` processes writing `count` numbered lines each, then waiting; a
+    `done` process ends the run after `runtime` seconds."""
+    script = writer_script(root)
+    procfile = "".join(f"w{i}: {PY} {script} w{i} {count}; sleep 30\n" for i in range(writers))
+    procfile += f"done: {PY} -c 'import time; time.sleep({runtime})'\n"
+    (root / "Procfile").write_text(procfile)
+
+
+def assert_every_line_once_in_order(output: bytes, writers: int, count: int) -> None:
+    """Each writer's lines all arrived, once, in order, whole, with its own prefix."""
+    seen: dict[str, list[int]] = {f"w{i}": [] for i in range(writers)}
+    for raw in output.split(b"\n")[:-1]:
+        match = LINE_RE.match(raw)
+        assert match, f"not a prefixed line: {raw[:120]!r}"
+        name, text = match.group(1).decode(), match.group(2)
+        if name in ("system", "done.1"):
+            continue
+        writer, number, pad = text.split(b" ")
+        assert name == writer.decode() + ".1" and pad == b"x" * 80, f"torn: {raw[:120]!r}"
+        seen[writer.decode()].append(int(number))
+    for numbers in seen.values():
+        assert numbers == list(range(count))  # every line, once, in order
+
+
 def test_lossless_and_untorn_under_load(app_dir: Callable[..., Path]) -> None:
     count = 40_000
     root = app_dir()
-    script = writer_script(root)
-    procfile = "".join(f"w{i}: {PY} {script} w{i} {count}; sleep 30\n" for i in range(4))
-    procfile += f"done: {PY} -c 'import time; time.sleep(2.5)'\n"
-    (root / "Procfile").write_text(procfile)
+    writers_app(root, 4, count, runtime=2.5)
     result = subprocess.run(
         [CORRAL, "start", "--no-colour", "-t", "1"],
         cwd=root,
@@ -48,18 +70,7 @@ def test_lossless_and_untorn_under_load(app_dir: Callable[..., Path]) -> None:
         capture_output=True,
         timeout=60,
     )
-    seen: dict[str, list[int]] = {f"w{i}": [] for i in range(4)}
-    for raw in result.stdout.split(b"\n")[:-1]:
-        match = LINE_RE.match(raw)
-        assert match, f"not a prefixed line: {raw[:120]!r}"
-        name, text = match.group(1).decode(), match.group(2)
-        if name == "system":
-            continue
-        writer, number, pad = text.split(b" ")
-        assert name == writer.decode() + ".1" and pad == b"x" * 80, raw[:120]
-        seen[writer.decode()].append(int(number))
-    for numbers in seen.values():
-        assert numbers == list(range(count))  # every line, once, in order
+    assert_every_line_once_in_order(result.stdout, 4, count)
 
 
 def test_untorn_when_stdout_is_slow(app_dir: Callable[..., Path]) -> None:
@@ -67,10 +78,7 @@ def test_untorn_when_stdout_is_slow(app_dir: Callable[..., Path]) -> None:
     must not have its partial line shown as if the stream had gone silent."""
     count = 12_000
     root = app_dir()
-    script = writer_script(root)
-    procfile = "".join(f"w{i}: {PY} {script} w{i} {count}; sleep 30\n" for i in range(16))
-    procfile += f"done: {PY} -c 'import time; time.sleep(4)'\n"
-    (root / "Procfile").write_text(procfile)
+    writers_app(root, 16, count, runtime=4)
     proc = subprocess.Popen(
         [CORRAL, "start", "--no-colour", "-t", "1"],
         cwd=root,
@@ -88,17 +96,7 @@ def test_untorn_when_stdout_is_slow(app_dir: Callable[..., Path]) -> None:
     finally:
         proc.kill()
         proc.wait()
-    seen: dict[str, list[int]] = {f"w{i}": [] for i in range(16)}
-    for raw in b"".join(chunks).split(b"\n")[:-1]:
-        match = LINE_RE.match(raw)
-        assert match, f"not a prefixed line: {raw[:120]!r}"
-        if match.group(1) == b"system" or match.group(1) == b"done.1":
-            continue
-        writer, number, pad = match.group(2).split(b" ")
-        assert pad == b"x" * 80, f"torn line: {raw[:120]!r}"
-        seen[writer.decode()].append(int(number))
-    for numbers in seen.values():
-        assert numbers == list(range(count))
+    assert_every_line_once_in_order(b"".join(chunks), 16, count)
 
 
 def test_a_one_mebibyte_line_stays_one_line(app_dir: Callable[..., Path]) -> None:
