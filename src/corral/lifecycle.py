@@ -151,22 +151,20 @@ def apply_options(
 
     for name in _items(oneshot):
         put(name, "oneshot", True)
-    for item in _items(restart):
-        name, value = _pair(item, "=", "--restart", "NAME=POLICY")
-        put(name, "restart", value)
     for item in _items(after):
         name, deps = _pair(item, ":", "--after", "NAME:DEPENDENCY")
         current = list(settings.processes.get(name, {}).get("after", []))
         put(name, "after", current + [d.strip() for d in deps.split("+") if d.strip()])
-    for item in ready:  # not comma-split: probes may contain commas
-        name, probe = _pair(item, "=", "--ready", "NAME=KIND:TARGET")
-        put(name, "ready", probe)
-    for item in _items(stop_signal):
-        name, value = _pair(item, "=", "--stop-signal", "NAME=SIGNAL")
-        put(name, "stop_signal", value)
-    for item in _items(stop_timeout):
-        name, value = _pair(item, "=", "--stop-timeout", "NAME=SECONDS")
-        put(name, "stop_timeout", value)
+    keyed = (
+        (_items(restart), "restart", "NAME=POLICY"),
+        (ready, "ready", "NAME=KIND:TARGET"),  # not comma-split: probes may contain commas
+        (_items(stop_signal), "stop_signal", "NAME=SIGNAL"),
+        (_items(stop_timeout), "stop_timeout", "NAME=SECONDS"),
+    )
+    for items, key, form in keyed:
+        for item in items:
+            name, value = _pair(item, "=", "--" + key.replace("_", "-"), form)
+            put(name, key, value)
     return settings
 
 
