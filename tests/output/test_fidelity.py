@@ -34,6 +34,17 @@ def writer_script(tmp: Path) -> Path:
     return script
 
 
+def start_piped(root: Path, *options: str) -> subprocess.Popen[bytes]:
+    """`corral start --no-colour -t 1` in `root`, its stdout a pipe we read."""
+    return subprocess.Popen(
+        [CORRAL, "start", "--no-colour", "-t", "1", *options],
+        cwd=root,
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def writers_app(root: Path, writers: int, count: int, runtime: float) -> None:
     """`writers` processes writing `count` numbered lines each, then waiting; a
     `done` process ends the run after `runtime` seconds."""
@@ -79,13 +90,7 @@ def test_untorn_when_stdout_is_slow(app_dir: Callable[..., Path]) -> None:
     count = 12_000
     root = app_dir()
     writers_app(root, 16, count, runtime=4)
-    proc = subprocess.Popen(
-        [CORRAL, "start", "--no-colour", "-t", "1"],
-        cwd=root,
-        env=base_env(),
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = start_piped(root)
     assert proc.stdout is not None
     chunks = []
     try:
@@ -142,13 +147,7 @@ def test_invalid_utf8_and_carriage_returns(app_dir: Callable[..., Path]) -> None
 
 def test_partial_line_is_shown_before_the_rest_arrives(app_dir: Callable[..., Path]) -> None:
     root = app_dir(Procfile="prompt: printf 'Password: '; sleep 3; echo; echo done\n")
-    proc = subprocess.Popen(
-        [CORRAL, "start", "--no-colour", "--no-timestamp"],
-        cwd=root,
-        env=base_env(),
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = start_piped(root, "--no-timestamp")
     assert proc.stdout is not None
     try:
         started = time.monotonic()
@@ -219,13 +218,7 @@ def test_memory_stays_bounded_with_a_slow_reader(app_dir: Callable[..., Path]) -
     root = app_dir()
     (root / "flood.py").write_text("import os\nwhile True:\n    os.write(1, b'z' * 99 + b'\\n')\n")
     (root / "Procfile").write_text(f"flood: {PY} flood.py\n")
-    proc = subprocess.Popen(
-        [CORRAL, "start", "--no-colour", "-t", "1"],
-        cwd=root,
-        env=base_env(),
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = start_piped(root)
     assert proc.stdout is not None
     try:
         peak = 0
