@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import assert_one_error, run_corral, texts
+from tests.support import assert_nothing_left, assert_one_error, run_corral, texts
 
 
 def test_comments_blank_lines_and_crlf(app_dir):
@@ -165,3 +165,27 @@ def test_procfile_option_beats_environment_and_dotenv(app_dir):
 def test_default_procfile(app_dir):
     d = _procfiles(app_dir)
     assert _which(run_corral("start", "--no-prefix", cwd=d)) == ["from-default"]
+
+
+# -- hostile input --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["check", "start"])
+def test_nul_in_a_command_is_rejected_before_anything_starts(app_dir, mark, command):
+    d = app_dir()
+    (d / "Procfile").write_bytes(b"a: exec sleep 1234\nb: echo a\0b\n")
+    line = assert_one_error(run_corral(command, cwd=d), "corral: error: Procfile:2: ", "NUL")
+    assert "process 'b'" in line, line
+    assert_nothing_left(mark)
+
+
+def test_long_line_is_not_echoed_in_full(app_dir):
+    d = app_dir(Procfile="web: echo ok\n" + "x" * 200_000 + "\n")
+    line = assert_one_error(run_corral("check", cwd=d), "corral: error: Procfile:2: ")
+    assert len(line) < 200, line[:300]
+
+
+def test_backslash_continuation_is_explained(app_dir):
+    d = app_dir(Procfile="release: ./migrate\nweb: gunicorn app:app \\\n    --workers 4\n")
+    line = assert_one_error(run_corral("check", cwd=d), "corral: error: Procfile:2: ")
+    assert "'web'" in line and "continuation" in line, line
