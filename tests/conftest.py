@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +10,30 @@ from pathlib import Path
 import pytest
 
 from tests.support import MARK_VAR, Live, kill_marked
+
+
+def _ignore_quietly(signum: int, frame: object) -> None:
+    """Stands in for an inherited SIG_IGN: exec resets it to the default."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every process the tests start gets the default action for every signal,
+    however the run itself was launched.
+
+    A signal ignored when corral starts stays ignored, by design (`nohup`,
+    `&`); a suite started under `nohup` or as a background job of a script
+    (SIGINT and SIGQUIT ignored) would then see corral deaf to SIGHUP or
+    SIGINT and fail.  So an inherited SIG_IGN becomes a handler that does
+    nothing: this run still survives the signal, and exec gives every child
+    the default.  (SIGPIPE and SIGXFSZ are Python's own; subprocess restores
+    them.  The tests that give corral ignored signals set them on purpose.)
+    """
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGKILL, signal.SIGSTOP):
+            continue
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            handler = signal.default_int_handler if signum == signal.SIGINT else _ignore_quietly
+            signal.signal(signum, handler)
 
 
 @pytest.fixture
