@@ -2,10 +2,13 @@
 process (then it is a child subreaper), and look at the processes it leaves.
 
 Modes
-    pid1       `unshare --pid --fork --mount-proc corral ...`: corral is the
-               child of the `unshare` process, PID 1 inside; we address it by
-               its pid in *our* namespace (signals from an ancestor namespace
-               reach a namespace init only if it has a handler).
+    pid1       `unshare --pid --fork --mount-proc gate.py ... corral ...`:
+               corral is the child of the `unshare` process, PID 1 inside; we
+               address it by its pid in *our* namespace (signals from an
+               ancestor namespace reach a namespace init only if it has a
+               handler).  The gate (helpers/gate.py) holds that child back
+               until we have found its pid, then execs corral in place, so a
+               corral that exits at once is never missed.
     subreaper  corral started directly; it must register itself with
                PR_SET_CHILD_SUBREAPER so orphans come back to it.
 
@@ -34,12 +37,17 @@ from tests.support import CORRAL, base_env, pids_with_env, wait_for
 MODES = ("pid1", "subreaper")
 TOKEN_VAR = "PID1TEST_TOKEN"
 HELPERS = Path(__file__).parent / "helpers"
+GATE = HELPERS / "gate.py"
 PYTHON = sys.executable
 UNSHARE = shutil.which("unshare")
 
 # Generous upper bounds, never lower bounds: only there to fail instead of hang.
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+
+
+def _numbers(signums: Sequence[int]) -> str:
+    return ",".join(str(int(s)) for s in signums)
 
 
 def helper(name: str) -> str:
@@ -239,8 +247,22 @@ class Corral:
         full_env = base_env(env)
         full_env[TOKEN_VAR] = self.token
         argv = [CORRAL, *args]
+        pass_fds: tuple[int, ...] = ()
+        go = -1
         if mode == "pid1":
             assert UNSHARE, "unshare(1) is required for the PID 1 tests and was not found"
+            # the gate holds corral back until we know its pid (see _find_corral)
+            wait_fd, go = os.pipe()
+            pass_fds = (wait_fd,)
+            argv = [
+                PYTHON,
+                str(GATE),
+                str(wait_fd),
+                _numbers(ignored),
+                _numbers(blocked),
+                "--",
+                *argv,
+            ]
             if foreign_proc:
                 # corral is PID 1 of an inner namespace that has no /proc of
                 # its own: /proc is the outer namespace's (whose PID 1, the
@@ -254,44 +276,71 @@ class Corral:
             if preexec is not None:
                 preexec()
 
-        self.popen = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=full_env,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=new_session,
-            preexec_fn=hook,
-        )
-        for f in self._files:
-            f.close()
+        try:
+            self.popen = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=full_env,
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=new_session,
+                preexec_fn=hook,
+                pass_fds=pass_fds,
+            )
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
+            for f in self._files:
+                f.close()
         self.started_at = time.monotonic()
-        self.pid = self._find_corral() if mode == "pid1" else self.popen.pid
+        self.pid = self._find_corral(go) if mode == "pid1" else self.popen.pid
         self.rc: int | None = None
         self.stopped_at: float | None = None
 
-    def _find_corral(self) -> int:
-        """The pid (in our namespace) of corral, below the `unshare` process."""
+    def _find_corral(self, go: int) -> int:
+        """The pid (in our namespace) of corral, below the `unshare` process.
+
+        `unshare --fork` forks a child that execs the gate (helpers/gate.py),
+        which waits until we close `go`.  So we find that child, check it is
+        PID 1 inside, and only then let it exec corral (same pid): a corral
+        that exits at once cannot be gone before we have seen it.  We return
+        once the exec is done: a signal sent before that (while the pid is
+        still `unshare`'s child or the gate, with default dispositions) would
+        be dropped by the kernel, as for any namespace init without a handler.
+        """
         u = self.popen.pid
 
-        def child() -> int | None:
-            for p in descendants(u):
-                argv = cmdline(p.pid)
-                if CORRAL in argv and UNSHARE not in argv:
-                    return p.pid
+        def unshare_alive() -> None:
             if self.popen.poll() is not None:
                 raise AssertionError(
                     f"unshare exited with {self.popen.returncode} before corral started; "
                     f"stderr: {self.err()!r}"
                 )
+
+        def gate() -> int | None:
+            for p in descendants(u):
+                argv = cmdline(p.pid)
+                if str(GATE) in argv and UNSHARE not in argv:
+                    return p.pid
+            unshare_alive()
             return None
 
-        pid = wait_for(child, timeout=START_TIMEOUT)
-        assert isinstance(pid, int)
-        with open(f"/proc/{pid}/status") as f:
-            nspid = [line for line in f if line.startswith("NSpid:")]
-        assert nspid and nspid[0].split()[-1] == "1", f"corral is not PID 1 inside: {nspid}"
+        try:
+            pid = wait_for(gate, timeout=START_TIMEOUT)
+            assert isinstance(pid, int)
+            with open(f"/proc/{pid}/status") as f:
+                nspid = [line for line in f if line.startswith("NSpid:")]
+            assert nspid and nspid[0].split()[-1] == "1", f"corral is not PID 1 inside: {nspid}"
+        finally:
+            os.close(go)  # the gate goes on (or, if we failed, gets EOF and is killed later)
+
+        def execed() -> bool:
+            argv = cmdline(pid)
+            # corral (or already gone: it may exit at once, unshare then too)
+            return (CORRAL in argv and str(GATE) not in argv) or not exists(pid)
+
+        wait_for(execed, timeout=START_TIMEOUT)
         return pid
 
     # -- interaction --------------------------------------------------------
