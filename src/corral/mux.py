@@ -14,74 +14,170 @@ Built for throughput and for losing nothing:
   another process's line;
 * bytes are passed through as bytes in text mode: invalid UTF-8 and colour
   codes reach the terminal unchanged;
-* a line without a newline (a prompt, a progress bar) is shown after
-  `PARTIAL_DELAY` of silence; the rest of it follows as a new line;
-* `\\r` and `\\r\\n` end a line too (honcho splits on `\\r` as well), so a
-  progress bar's updates become lines instead of overwriting the prefix;
-* the buffer is bounded: past a high-water mark of pending bytes the supervisor stops
-  reading children (they block on their pipes) until stdout catches up.
+* `\\n`, `\\r\\n` and a lone `\\r` end a line (honcho splits on `\\r` as
+  well), so a progress bar's updates become lines instead of overwriting the
+  prefix; a `\\r` ends its line at once, and a `\\n` right after it (even in
+  the next chunk) is the rest of a `\\r\\n`.
+
+Lines that do not end (yet).  A line is one record, whatever pauses its
+writer makes, with two exceptions that write it in pieces:
+
+* memory: at most `MAX_LINE` bytes of an unfinished line are held per
+  stream (the cost is linear in its length); past that the held bytes are
+  written as a *fragment* (cut at a UTF-8 character boundary) and the line
+  goes on from there;
+* `Style.live_partials` (stdout is a terminal): a line that has been silent
+  for `PARTIAL_DELAY` (a prompt, a progress bar) is shown as a fragment, so
+  the user sees it.  Without it (a pipe, a file, a log collector) there is no
+  timer at all: the line is written when its end arrives, or at end of
+  stream.
+
+In text, a fragment is written without its newline, and the rest of the line
+is appended to it raw when that stream is the next to write; if anything else
+must be written first, the open fragment is ended with `\\n` and the rest
+comes later as a new prefixed line (lines of different processes never share
+an output line).  The terminator of a line already shown never produces an
+empty line.  In JSON, each fragment is a record with `"partial": true` and
+the piece that ends the line (possibly `""`) a normal record, so a log
+shipper can join them (Docker's partial-message convention).
+
+The write side (`Writer`) never changes the mode of the file description
+it was given: that description is shared with whoever else writes to the
+same stdout (`{ corral start & other; } | reader`), and O_NONBLOCK set there
+would make *their* writes fail with EAGAIN.  A pipe is written through a
+private non-blocking description of the same pipe (`/proc/self/fd/N`), a
+socket with per-call `MSG_DONTWAIT`, a regular file blocking (it never says
+EAGAIN); without /proc a pipe is written one `PIPE_BUF` at a time, only when
+poll says a slot is free.  Terminals stay blocking.  The output backlog is
+bounded by the caller: past a high-water mark the supervisor stops reading
+children (they block on their pipes) until stdout catches up.
+
+Write errors: a reader that went away (EPIPE and the like) is reported as
+`BrokenPipeError`, any other failure (ENOSPC, EFBIG...) as `OutputError`;
+either closes the writer, whose backlog is then discarded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import itertools
 import os
+import select
+import stat
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 SYSTEM = "system"
 IOV_MAX = 1024  # Linux's limit on the buffers of one writev
-PARTIAL_DELAY = 0.05  # seconds of silence before a partial line is shown
+PIPE_BUF = 4096  # a pipe write of at most this size fits in one free slot
+PARTIAL_DELAY = 0.05  # seconds of silence before a partial line is shown (terminals only)
+MAX_LINE = 1 << 16  # bytes of an unfinished line held per stream
+# errors that mean nobody reads our output any more
+READER_GONE = frozenset((errno.EPIPE, errno.EBADF, errno.EIO, errno.ECONNRESET, errno.ENOTCONN))
 # honcho's palette order: cyan, yellow, green, magenta, red, blue, then bright
 PALETTE = ("36", "33", "32", "35", "31", "34", "36;1", "33;1", "32;1", "35;1", "31;1", "34;1")
 RESET = b"\033[0m"
 
 
 class LineSplitter:
-    """Bytes in, complete lines out; keeps the unterminated tail.
+    """Bytes in, complete lines out, at linear cost and bounded memory.
 
-    Line ends are `\\n`, `\\r\\n` and a lone `\\r`; the terminators are dropped.
-    A `\\r` at the very end of a chunk is held back, since the next chunk may
-    start with the `\\n` of a `\\r\\n`.
+    Line ends are `\\n`, `\\r\\n` and a lone `\\r`; the terminators are
+    dropped.  A `\\r` ends its line at once; a `\\n` at the start of the next
+    chunk is then the rest of a `\\r\\n` and is skipped.  The unterminated
+    tail is kept as a list of chunks (no copying while it grows); once it
+    reaches `MAX_LINE` bytes it is handed out as a fragment.  `continued`
+    says whether pieces of the current line have already been handed out.
     """
 
-    __slots__ = ("pending",)
+    __slots__ = ("_cr", "_parts", "continued", "pending")
 
     def __init__(self) -> None:
-        self.pending = b""
+        self._parts: list[bytes] = []
+        self.pending = 0  # bytes of the current line held
+        self._cr = False  # the last byte seen was a \r
+        self.continued = False
 
-    def feed(self, data: bytes) -> list[bytes]:
-        buf = self.pending + data if self.pending else data
-        if b"\r" in buf:
-            held = b""
-            if buf.endswith(b"\r"):
-                buf, held = buf[:-1], b"\r"
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            end = buf.rfind(b"\n")
-            if end < 0:
-                self.pending = buf + held
-                return []
-            self.pending = buf[end + 1 :] + held
-            return buf[:end].split(b"\n")
-        end = buf.rfind(b"\n")
-        if end < 0:
-            self.pending = buf
-            return []
-        self.pending = buf[end + 1 :]
-        return buf[:end].split(b"\n")
+    def feed(self, data: bytes) -> tuple[list[bytes], bytes]:
+        """Complete lines, then a fragment of the next one (`b""` if none)."""
+        if self._cr and data:
+            self._cr = False
+            if data[0] == 10:  # the \n of a \r\n
+                data = data[1:]
+        if b"\r" in data:
+            self._cr = data.endswith(b"\r")
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in data:
+            if data:
+                self._parts.append(data)
+                self.pending += len(data)
+                if self.pending >= MAX_LINE:
+                    return [], self._fragment()
+            return [], b""
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        if self._parts:
+            self._parts.append(lines[0])
+            lines[0] = b"".join(self._parts)
+        self.continued = False
+        if tail:
+            self._parts = [tail]
+            self.pending = len(tail)
+            if self.pending >= MAX_LINE:
+                return lines, self._fragment()
+        else:
+            self._parts = []
+            self.pending = 0
+        return lines, b""
 
-    def flush(self) -> bytes | None:
-        """The partial line, if any (its trailing `\\r` dropped), and forget it."""
-        tail, self.pending = self.pending, b""
-        if tail.endswith(b"\r"):
-            tail = tail[:-1]
-            return tail  # a lone trailing \r still ended a (possibly empty) line
-        return tail or None
+    def take(self) -> bytes:
+        """The held part of the current line, now handed out as a fragment."""
+        held = b"".join(self._parts)
+        self._parts = []
+        self.pending = 0
+        if held:
+            self.continued = True
+        return held
+
+    def end(self) -> tuple[bytes, bool]:
+        """End of stream: the held rest of the last line, and whether it was continued."""
+        continued = self.continued
+        rest = self.take()
+        self.continued = self._cr = False
+        return rest, continued
+
+    def _fragment(self) -> bytes:
+        held = b"".join(self._parts)
+        cut = _utf8_boundary(held) or len(held)
+        if cut < len(held):
+            self._parts = [held[cut:]]
+            self.pending = len(held) - cut
+            held = held[:cut]
+        else:
+            self._parts = []
+            self.pending = 0
+        self.continued = True
+        return held
+
+
+def _utf8_boundary(data: bytes) -> int:
+    """`len(data)`, minus an incomplete UTF-8 sequence at its very end."""
+    size = len(data)
+    for back in range(1, min(4, size + 1)):
+        byte = data[size - back]
+        if byte < 0x80:
+            return size
+        if byte >= 0xC0:  # a lead byte: how long is its sequence?
+            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return size - back if back < needed else size
+    return size
 
 
 @dataclass(frozen=True)
@@ -93,29 +189,72 @@ class Style:
     timestamp: bool = True
     json: bool = False
     notices: bool = True  # corral's own lines (off for `corral run`)
+    # stdout is a terminal: show a line silent for PARTIAL_DELAY before it ends
+    live_partials: bool = False
+
+
+class OutputError(Exception):
+    """Writing our output failed for a reason other than the reader leaving
+    (ENOSPC, EFBIG, ...): the output is closed, nothing more can be shown."""
+
+    def __init__(self, errno: int, strerror: str) -> None:
+        super().__init__(errno, strerror)
+        self.errno = errno
+        self.strerror = strerror
+
+    def __str__(self) -> str:
+        return f"cannot write output: {self.strerror}"
 
 
 class Writer:
     """The write side of one fd, with a bounded-by-caller buffer.
 
-    Non-blocking when `nonblocking` (pipes, files): the loop registers the fd
-    for writability while `pending` is non-zero.  Blocking for terminals, whose
-    file description is shared with the user's shell.  After EPIPE (reader
-    gone) it is `closed` and discards everything.
+    With `nonblocking` (anything but a terminal), `flush` never blocks and
+    the loop registers `fd` for writability while `pending` is non-zero;
+    the shared file description itself is left as it is (see the module
+    docstring for how each kind of file is written).  `fd` is the
+    descriptor written to (a private one, for a pipe).  After a write error
+    the writer is `closed` and discards everything.
     """
 
     def __init__(self, fd: int, nonblocking: bool) -> None:
         self.fd = fd
         self.closed = False
+        self.error: BrokenPipeError | OutputError | None = None
+        self._unreported: BrokenPipeError | OutputError | None = None
         self._chunks: deque[bytes] = deque()
         self._offset = 0  # bytes of the first chunk already written
         self.pending = 0
-        self._restore: bool | None = None
+        self._own_fd = False  # `fd` is a description this writer opened
+        self._socket: socket.socket | None = None
+        self._poll: select.poll | None = None
+        self._write: Callable[[list[bytes | memoryview]], int] = self._writev
         if nonblocking:
-            with contextlib.suppress(OSError):
-                if os.get_blocking(fd):
-                    os.set_blocking(fd, False)
-                    self._restore = True
+            self._choose_method(fd)
+
+    def _choose_method(self, fd: int) -> None:
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            return  # flush reports the error
+        if stat.S_ISFIFO(mode):
+            private = _reopen_nonblocking(fd)
+            if private is not None:
+                self.fd = private
+                self._own_fd = True
+            else:
+                self._poll = select.poll()
+                self._poll.register(fd, select.POLLOUT)
+                self._write = self._write_polled
+        elif stat.S_ISSOCK(mode):
+            import socket
+
+            try:
+                self._socket = socket.socket(fileno=os.dup(fd))
+            except OSError:
+                return
+            self._write = self._send
+        # regular files, devices: blocking writes (no EAGAIN from those)
 
     def append(self, data: bytes) -> None:
         if not self.closed and data:
@@ -123,24 +262,27 @@ class Writer:
             self.pending += len(data)
 
     def flush(self) -> None:
-        """Write as much as the fd takes now; raise BrokenPipeError once if it is gone.
+        """Write what the fd takes now.
 
-        One `writev` over the queued chunks: nothing is joined or copied, so
-        a backed-up buffer costs no more per call than the bytes written.
+        Raises, once, `BrokenPipeError` if the reader is gone or `OutputError`
+        for any other write error (also one that `finish` met); either way the
+        writer is then closed.  One `writev` over the queued chunks: nothing is
+        joined or copied, so a backed-up buffer costs no more per call than the
+        bytes written.
         """
+        if self._unreported is not None:
+            failure, self._unreported = self._unreported, None
+            raise failure
         chunks = self._chunks
         while chunks and not self.closed:
             first = memoryview(chunks[0])[self._offset :] if self._offset else chunks[0]
             batch = [first, *itertools.islice(chunks, 1, IOV_MAX)]
             try:
-                written = os.writev(self.fd, batch)
+                written = self._write(batch)
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno in (errno.EPIPE, errno.EBADF, errno.EIO, errno.ECONNRESET):
-                    self._close()
-                    raise BrokenPipeError(exc.errno, exc.strerror) from None
-                raise
+                raise self._fail(exc) from None
             self.pending -= written
             written += self._offset
             while chunks and written >= len(chunks[0]):
@@ -148,19 +290,80 @@ class Writer:
             self._offset = written
 
     def finish(self) -> None:
-        """Write everything left, blocking, and restore the fd's mode."""
-        if self._restore:
-            with contextlib.suppress(OSError):
-                os.set_blocking(self.fd, True)
-            self._restore = None
-        with contextlib.suppress(BrokenPipeError):
-            self.flush()
+        """Write everything left, waiting for the reader as long as it takes.
 
-    def _close(self) -> None:
+        Never raises: an error is kept and raised by the next `flush`, and
+        stays in `error`.
+        """
+        try:
+            self.flush()
+            while self.pending and not self.closed:
+                poll = select.poll()
+                poll.register(self.fd, select.POLLOUT)
+                poll.poll()
+                self.flush()
+        except (BrokenPipeError, OutputError) as exc:
+            self._unreported = exc
+
+    def close(self) -> None:
+        """Discard the backlog and release what this writer opened (not `fd` it was given)."""
+        self._discard()
+        if self._own_fd:
+            self._own_fd = False
+            os.close(self.fd)
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _writev(self, batch: list[bytes | memoryview]) -> int:
+        return os.writev(self.fd, batch)
+
+    def _send(self, batch: list[bytes | memoryview]) -> int:
+        import socket
+
+        assert self._socket is not None
+        return self._socket.sendmsg(batch, (), socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+
+    def _write_polled(self, batch: list[bytes | memoryview]) -> int:
+        """A pipe we must not make non-blocking: write only into a free slot."""
+        assert self._poll is not None
+        if not self._poll.poll(0):
+            raise BlockingIOError(errno.EAGAIN, "pipe full")
+        return os.write(self.fd, batch[0][:PIPE_BUF])
+
+    def _fail(self, exc: OSError) -> BrokenPipeError | OutputError:
+        self._discard()
+        code = exc.errno or errno.EIO
+        failure: BrokenPipeError | OutputError
+        if code in READER_GONE:
+            failure = BrokenPipeError(code, exc.strerror)
+        else:
+            failure = OutputError(code, exc.strerror or os.strerror(code))
+        self.error = failure
+        return failure
+
+    def _discard(self) -> None:
         self.closed = True
         self._chunks.clear()
         self._offset = 0
         self.pending = 0
+
+
+def _reopen_nonblocking(fd: int) -> int | None:
+    """A new, non-blocking, write-only file description of the pipe `fd` is
+    open on, or None (no /proc, a FIFO without reader, a foreign /proc)."""
+    try:
+        private = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        mine, theirs = os.fstat(private), os.fstat(fd)
+        if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
+            return private
+    except OSError:
+        pass
+    os.close(private)
+    return None
 
 
 class Mux:
@@ -184,6 +387,9 @@ class Mux:
         self._colours = {n: PALETTE[i % len(PALETTE)].encode() for i, n in enumerate(names)}
         self._splitters: dict[tuple[str, str], LineSplitter] = {}
         self._partial_since: dict[tuple[str, str], float] = {}
+        # text: the stream whose fragment ends the output (no newline yet), and where
+        self._open: tuple[str, str] | None = None
+        self._open_writer = writer
         self._stamp_second = -1
         self._stamp = b""
 
@@ -195,18 +401,20 @@ class Mux:
         splitter = self._splitters.get(key)
         if splitter is None:
             splitter = self._splitters[key] = LineSplitter()
-        lines = splitter.feed(data)
-        now = time.time() if now is None else now
-        if splitter.pending:
-            self._partial_since[key] = time.monotonic()
-        else:
-            self._partial_since.pop(key, None)
-        if lines and name not in self.quiet:
-            self._emit(name, stream, lines, now)
+        continued = splitter.continued
+        lines, fragment = splitter.feed(data)
+        if self.style.live_partials:
+            if splitter.pending:
+                self._partial_since[key] = time.monotonic()
+            else:
+                self._partial_since.pop(key, None)
+        if (lines or fragment) and name not in self.quiet:
+            now = time.time() if now is None else now
+            self._emit(name, stream, lines, now, continued, fragment)
 
     def close(self, name: str, stream: str, now: float | None = None) -> None:
-        """End of a child's stream: show its partial last line."""
-        self._flush_partial((name, stream), time.time() if now is None else now)
+        """End of a child's stream: its unfinished last line ends here."""
+        self._end_line((name, stream), time.time() if now is None else now)
         self._splitters.pop((name, stream), None)
 
     def notice(self, message: str, event: str = "notice", **fields: object) -> None:
@@ -231,7 +439,8 @@ class Mux:
     # -- partial lines ----------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        """Monotonic time at which a partial line is due, or None."""
+        """Monotonic time at which a partial line is due, or None (always
+        None unless `live_partials`)."""
         if not self._partial_since:
             return None
         return min(self._partial_since.values()) + PARTIAL_DELAY
@@ -246,36 +455,71 @@ class Mux:
         return [k for k, t in self._partial_since.items() if t + PARTIAL_DELAY <= now_mono]
 
     def show_partial(self, name: str, stream: str) -> None:
-        """Show a partial line now; the rest of it will follow as a new line."""
-        self._flush_partial((name, stream), time.time())
-
-    def flush_all(self) -> None:
-        """At exit: every partial line, whatever its age."""
-        wall = time.time()
-        for key in list(self._splitters):
-            self._flush_partial(key, wall)
-
-    def _flush_partial(self, key: tuple[str, str], now: float) -> None:
+        """Show a partial line now, as a fragment the rest of the line continues."""
+        key = (name, stream)
         self._partial_since.pop(key, None)
         splitter = self._splitters.get(key)
         if splitter is None:
             return
-        tail = splitter.flush()
-        if tail is not None and key[0] not in self.quiet:
-            self._emit(key[0], key[1], [tail], now)
+        continued = splitter.continued
+        fragment = splitter.take()
+        if fragment and name not in self.quiet:
+            self._emit(name, stream, [], time.time(), continued, fragment)
+
+    def flush_all(self) -> None:
+        """At exit: every unfinished line ends, whatever its age."""
+        wall = time.time()
+        for key in list(self._splitters):
+            self._end_line(key, wall)
+
+    def _end_line(self, key: tuple[str, str], now: float) -> None:
+        self._partial_since.pop(key, None)
+        splitter = self._splitters.get(key)
+        if splitter is None:
+            return
+        rest, continued = splitter.end()
+        if (rest or continued) and key[0] not in self.quiet:
+            self._emit(key[0], key[1], [rest], now, continued)
 
     # -- output -----------------------------------------------------------
 
-    def _emit(self, name: str, stream: str, lines: list[bytes], now: float) -> None:
+    def _emit(
+        self,
+        name: str,
+        stream: str,
+        lines: list[bytes],
+        now: float,
+        continued: bool = False,
+        fragment: bytes = b"",
+    ) -> None:
+        """`lines` (the first one ending a line already begun if `continued`),
+        then a `fragment` of the next line."""
         if self.style.json:
-            self.writer.append(self._json_lines(name, stream, lines, now))
+            self.writer.append(self._json_lines(name, stream, lines, now, fragment))
             return
         writer = self.err_writer if stream == "stderr" and self.err_writer else self.writer
         prefix = self._prefix(name, now)
-        if not prefix:
-            writer.append(b"\n".join(lines) + b"\n")
+        if self._open is None and not continued and not fragment:  # the usual case
+            writer.append(prefix + (b"\n" + prefix).join(lines) + b"\n")
             return
-        writer.append(prefix + (b"\n" + prefix).join(lines) + b"\n")
+        key = (name, stream)
+        if self._open is not None and (self._open != key or not continued):
+            self._open_writer.append(b"\n")  # end the open fragment first
+            self._open = None
+        out = []
+        if lines:
+            if continued and (self._open == key or not lines[0]):
+                if self._open == key:
+                    out.append(lines[0] + b"\n")  # the rest of the open fragment
+                # else: the fragment was ended already; no empty line for its end
+                lines = lines[1:]
+            self._open = None
+            if lines:
+                out.append(prefix + (b"\n" + prefix).join(lines) + b"\n")
+        if fragment:
+            out.append(fragment if self._open == key else prefix + fragment)
+            self._open, self._open_writer = key, writer
+        writer.append(b"".join(out))
 
     def _prefix(self, name: str, now: float) -> bytes:
         style = self.style
@@ -296,16 +540,19 @@ class Mux:
             self._stamp = time.strftime("%H:%M:%S", time.localtime(now)).encode()
         return self._stamp
 
-    def _json_lines(self, name: str, stream: str, lines: list[bytes], now: float) -> bytes:
-        head = (
-            f'{{"time": "{_iso(now)}", "process": {_json().dumps(name)}, '
-            f'"stream": "{stream}", "line": '
-        )
+    def _json_lines(
+        self, name: str, stream: str, lines: list[bytes], now: float, fragment: bytes = b""
+    ) -> bytes:
         dumps = _json().dumps
-        return "".join(
+        head = f'{{"time": "{_iso(now)}", "process": {dumps(name)}, "stream": "{stream}", "line": '
+        records = [
             head + dumps(line.decode("utf-8", "backslashreplace"), ensure_ascii=False) + "}\n"
             for line in lines
-        ).encode("utf-8", "surrogateescape")
+        ]
+        if fragment:
+            text = dumps(fragment.decode("utf-8", "backslashreplace"), ensure_ascii=False)
+            records.append(head + text + ', "partial": true}\n')
+        return "".join(records).encode("utf-8", "surrogateescape")
 
 
 def _json() -> ModuleType:
