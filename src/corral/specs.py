@@ -13,6 +13,8 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from corral.shell import exec_command
+
 RESTART_MODES = ("no", "on-failure", "always")
 
 
@@ -86,7 +88,8 @@ class ProcessSpec:
 
     name:    instance name, `web.1`
     kind:    process type from the Procfile, `web`
-    command: passed to `/bin/sh -c` (or run directly when `argv` is set)
+    command: passed to `/bin/sh -c`, with `exec` when it is one simple
+             command (or run directly when `argv` is set)
     env:     the complete environment of the child
     cwd:     working directory of the child (None: corral's own)
     port:    the PORT given to this instance
@@ -111,7 +114,11 @@ class ProcessSpec:
         return self.policy.stop_signal
 
     def args(self) -> list[str]:
-        """The argv to exec: the explicit argv, or `/bin/sh -c command`."""
+        """The argv to exec: the explicit argv, or `/bin/sh -c command`.
+
+        A simple command runs as `exec command`, so the shell replaces itself
+        and the app is the process corral supervises (see `corral.shell`).
+        """
         if self.argv is not None:
             return list(self.argv)
-        return ["/bin/sh", "-c", self.command]
+        return ["/bin/sh", "-c", exec_command(self.command)]

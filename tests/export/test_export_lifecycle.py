@@ -24,13 +24,8 @@ from hypothesis import strategies as st
 
 from corral.errors import CorralError
 from corral.export import File, render
-from corral.export.common import (
-    exec_command,
-    expanding_word,
-    probe_command,
-    shell_script,
-    simple_command,
-)
+from corral.export.common import expanding_word, probe_command, shell_script
+from corral.shell import exec_command, simple_command
 from corral.specs import Policy, ProbeSpec, RestartPolicy
 from tests.export.hostile import context, lifecycle_context
 from tests.export.tools import module

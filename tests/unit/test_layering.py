@@ -38,7 +38,8 @@ ALLOWED: dict[str, set[str]] = {
     "signals": set(),
     "reaper": set(),
     "spawn": {"specs", "signals"},
-    "specs": set(),
+    "specs": {"shell"},
+    "shell": set(),
     "errors": set(),
 }
 

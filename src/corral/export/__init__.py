@@ -9,7 +9,7 @@ Rules every format follows (each fixes a bug seen in foreman or honcho output):
 
 * the command runs as `<shell> -c '<command>'`, so the shell expands `$PORT`
   and the .env values.  A *simple* command (one command with its arguments
-  and redirections, see `common.simple_command`; the check is conservative)
+  and redirections, see `corral.shell.simple_command`; the check is conservative)
   is prefixed with `exec`, which makes the app itself the supervised process.
   Anything else (`cd x && cmd`, `FOO=1 cmd`, `a; b`, a pipeline, a first word
   that is a shell keyword or a builtin such as `cd` or `export`) runs as

@@ -38,12 +38,12 @@ from corral.export.common import (
     Instance,
     Templates,
     check,
-    exec_command,
     instance_env,
     instances,
     seconds,
 )
 from corral.export.model import ExportContext, File, Restart
+from corral.shell import exec_command
 
 EXECUTABLE = 0o755
 

@@ -13,7 +13,7 @@ Owns systemd's unit-file escaping (systemd.syntax(7), systemd.service(5)):
 Output goes to the journal; `-l` is not used.  `KillMode=mixed`: the stop
 signal to the app (the main PID, thanks to `exec`), SIGKILL to whatever is
 left of its cgroup after `TimeoutStopSec=`; a command that runs under the
-shell (not a simple command, see `common.simple_command`) gets
+shell (not a simple command, see `corral.shell.simple_command`) gets
 `KillMode=control-group` instead, so the stop signal reaches every process of
 the unit, not only the shell.
 
@@ -39,10 +39,10 @@ from corral.export.common import (
     probe_command,
     process_types,
     seconds,
-    simple_command,
 )
 from corral.export.common import shell_script as make_script
 from corral.export.model import ExportContext, File, Restart
+from corral.shell import simple_command
 
 RESTART: dict[Restart, str] = {"on-failure": "on-failure", "always": "always", "no": "no"}
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9/_.+=,:-]+")
