@@ -67,7 +67,17 @@ def children() -> list[int]:
             listed = [int(p) for p in f.read().split()]
     except OSError:
         listed = _scan_children()
+    if _own_proc():
+        return listed
     return [pid for pid in (_local_pid(p) for p in listed) if pid is not None]
+
+
+def _own_proc() -> bool:
+    """Does /proc number processes as we do (it belongs to our PID namespace)?"""
+    try:
+        return os.readlink("/proc/self") == str(os.getpid())
+    except OSError:
+        return False
 
 
 def _local_pid(proc_pid: int) -> int | None:

@@ -43,6 +43,7 @@ The supervisor knows nothing of colours or formats: it reports to a `Sink`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import itertools
@@ -63,10 +64,15 @@ from corral.spawn import Child, spawn_piped, spawn_quiet
 from corral.specs import ProcessSpec
 
 READ_SIZE = 1 << 16  # a default pipe's whole buffer
+MAX_PIPE_READS = 16  # 1 MiB: /proc/sys/fs/pipe-max-size's default
 RESCAN_INTERVAL = 0.1  # while stopping: look for newly adopted descendants
 STATUS_INTERVAL = 1.0  # while stopping: say whom we are still waiting for
 DEFAULT_GRACE = 5.0
 EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
+EXIT_OUTPUT_FAILED = 74  # EX_IOERR (sysexits.h): stdout failed (disk full, file too large)
+EXIT_SPAWN_FAILED = 1
+MAX_WAIT = 86400.0  # epoll cannot wait ~24.8 days: far timers wake us once a day
+MAX_BACKOFF_DOUBLINGS = 62  # delay * 2**n; more would overflow a float conversion
 EXIT_NOT_READY = 1
 EXIT_TIMED_OUT = 124  # as timeout(1)
 
@@ -133,8 +139,23 @@ class Instance:
         self.restarts: deque[float] = deque()  # times of recent restarts
         self.streak = 0  # consecutive restarts, for the back-off
         self.stop_sent = False
+        self.kill_sent = False
         self.announced = False  # its "waiting for" line was shown
+        # The shell of a compound command (`cd x && app`) exited, but members
+        # of its process group (the app) are still running: the instance is
+        # not gone until they are (see `_update_groups`).
+        self.lingering = False
+        self.leader_code = 0  # how its process (the group leader) exited
+        self.last_code = 0  # the exit code of its group's last process we reaped
         self.timers: list[Timer] = []  # restart, run timeout, kill: cancelled together
+
+    @property
+    def group_code(self) -> int:
+        """The instance's exit code once its whole group is gone: its shell's,
+        unless the shell was killed by a signal while the rest of its group
+        ran on (`sh -c 'cd x && app'` under SIGTERM): then the app's, that is
+        the last member's."""
+        return self.last_code if self.leader_code > 128 else self.leader_code
 
     @property
     def name(self) -> str:
@@ -142,7 +163,13 @@ class Instance:
 
     @property
     def alive(self) -> bool:
+        """Its process (the group leader) has not been reaped yet."""
         return self.child is not None and self.child.exit_code is None
+
+    @property
+    def group_alive(self) -> bool:
+        """Its leader, or members of its process group that outlived it, still run."""
+        return self.alive or self.lingering
 
     def cancel_timers(self) -> None:
         for timer in self.timers:
@@ -193,6 +220,7 @@ class Supervisor:
         self._starting = False
         self._recheck = False
         self._signalled: set[int] = set()  # descendants sent the stop signal
+        self._member_pgid: dict[int, int] = {}  # adopted pid -> its process group
         self._checks: dict[int, Callable[[int], None]] = {}  # probe command pid -> callback
         self._pipes: dict[int, tuple[Instance, str]] = {}
         self._reading = True
@@ -208,25 +236,46 @@ class Supervisor:
         with SignalPipe() as signals:
             self._child_signals = signals.children
             self._selector.register(signals, selectors.EVENT_READ, self._on_signals(signals))
-            reaper.become_subreaper()
-            self._start_eligible(signals)
-            # start-up drained the signal socket between spawns, SIGCHLDs
-            # included: reap now, or an early exit would wait for a wakeup
-            self._reap()
-            while not self._finished():
-                for key, mask in self._selector.select(self._timeout()):
-                    key.data(mask)
-                self._reap()
-                now = time.monotonic()
-                self._show_idle_partials(now)
-                self._run_timers(now)
-                self._write_output()
+            try:
+                self._loop(signals)
+            except BaseException:
+                # A bug in corral must not strand what it started: kill every
+                # group and descendant we know of, then let the error show.
+                self._emergency_kill()
+                raise
             self._drain(list(self._pipes), to_eof=True)
             self.sink.flush_all()
             for writer in self.sink.writers:
                 writer.finish()
             self._selector.close()
         return 0 if self.exit_code is None else self.exit_code
+
+    def _loop(self, signals: SignalPipe) -> None:
+        if not reaper.become_subreaper():
+            self._warn(
+                "cannot register as a child subreaper (prctl PR_SET_CHILD_SUBREAPER failed): "
+                "processes orphaned by the app will not be reaped or stopped by corral; "
+                "run corral as PID 1 or on Linux 3.4 or later"
+            )
+        self._start_eligible(signals)
+        # start-up drained the signal socket between spawns, SIGCHLDs
+        # included: reap now, or an early exit would wait for a wakeup
+        self._reap()
+        while not self._finished():
+            for key, mask in self._selector.select(self._timeout()):
+                key.data(mask)
+            self._reap()
+            now = time.monotonic()
+            self._show_idle_partials(now)
+            self._run_timers(now)
+            self._write_output()
+
+    def _emergency_kill(self) -> None:
+        for inst in self.instances:
+            if inst.alive and inst.child is not None:
+                sig.send(inst.child.pid, signal.SIGKILL, group=True)
+        for pid in self._adopted():
+            sig.send(pid, signal.SIGKILL, group=False)
 
     def _on_signals(self, signals: SignalPipe) -> Callable[[int], None]:
         def handle(mask: int) -> None:
@@ -246,7 +295,7 @@ class Supervisor:
             deadlines.append(time.monotonic() + RESCAN_INTERVAL)
         if not deadlines:
             return None  # idle: sleep until a signal or some output
-        return max(0.0, min(deadlines) - time.monotonic())
+        return min(max(0.0, min(deadlines) - time.monotonic()), MAX_WAIT)
 
     def _finished(self) -> bool:
         """True once no app child and no adopted descendant is left.
@@ -261,6 +310,8 @@ class Supervisor:
             if any(inst.state in (WAITING, BACKOFF) for inst in self.instances):
                 return False
             self._begin_stop()
+        if any(inst.lingering for inst in self.instances):
+            return False
         remaining = self._descendants()
         if not remaining:
             return True
@@ -339,12 +390,16 @@ class Supervisor:
         spec = inst.spec
         try:
             child = self.spawn(spec, self._child_signals)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            # OSError: exec failed (not found: 127, not executable: 126).
+            # ValueError (a NUL byte, a value that cannot be encoded) is
+            # rejected when the files are loaded; should one still get here,
+            # it stops what was started instead of crashing past it.
             inst.state = EXITED
-            self._notice(
-                f"{spec.name} failed to start: {exc.strerror or exc}", "failed", process=spec.name
-            )
-            self._set_exit(exec_failure_code(exc))
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._notice(f"{spec.name} failed to start: {reason}", "failed", process=spec.name)
+            code = exec_failure_code(exc) if isinstance(exc, OSError) else EXIT_SPAWN_FAILED
+            self._set_exit(code)
             self._begin_stop()
             return
         inst.child = child
@@ -486,7 +541,15 @@ class Supervisor:
         """
         for fd in fds:
             inst, stream = self._pipes[fd]
-            while True:
+            # Mid-run, at most what a full pipe can hold: a descendant that
+            # keeps writing to an inherited pipe must not keep us here.  The
+            # backlog may pass the high-water mark by that much; it is never
+            # written out blocking while children run (the loop must stay free
+            # for signals and timers even when the reader of stdout stalls).
+            reads = None if to_eof else MAX_PIPE_READS
+            while reads is None or reads > 0:
+                if reads is not None:
+                    reads -= 1
                 try:
                     data = os.read(fd, READ_SIZE)
                 except BlockingIOError:
@@ -501,9 +564,9 @@ class Supervisor:
                     self._close_pipe(fd)
                     break
                 self.sink.feed(inst.name, stream, data)
-                if self._pending() > self.high_water:
+                if to_eof and self._pending() > self.high_water:
                     for writer in self.sink.writers:
-                        writer.finish()
+                        writer.finish()  # every child is gone: blocking is fine now
 
     def _reap(self) -> None:
         for pid, code in reaper.reap():
@@ -514,20 +577,78 @@ class Supervisor:
                 continue
             inst = self.children.pop(pid, None)
             if inst is None:
-                continue  # an adopted orphan: reaped quietly, never an app exit
+                # an adopted orphan: reaped quietly, never an app exit; if it
+                # belonged to a group that outlived its shell, its code is
+                # the group's latest
+                owner = self._group_owner(self._member_pgid.pop(pid, None))
+                if owner is not None:
+                    owner.last_code = code
+                continue
             assert inst.child is not None
             inst.child.reaped(code)
             self._drain(list(inst.child.pipes), to_eof=False)
             self._on_exit(inst, code)
+        self._update_groups()
+
+    # -- process groups that outlive their shell --------------------------------
+
+    def _adopted(self) -> list[int]:
+        """Our children that are neither app processes nor probe checks:
+        orphans re-parented to us (we are PID 1 or a subreaper)."""
+        return [p for p in reaper.children() if p not in self.children and p not in self._checks]
+
+    def _members(self, pgid: int) -> list[int]:
+        """The adopted processes still in process group `pgid`.
+
+        Only our own children are considered, never a process group found by
+        number alone: once a group is empty its number can be reused by a
+        stranger's group, and `killpg` would reach the stranger.  Members of
+        a group whose shell died are re-parented to us, so this finds every
+        one of them except a process whose parent left the group first.
+        """
+        return [pid for pid in self._adopted() if self._pgid(pid) == pgid]
+
+    def _group_owner(self, pgid: int | None) -> Instance | None:
+        for inst in self.instances:
+            if inst.lingering and inst.child is not None and inst.child.pid == pgid:
+                return inst
+        return None
+
+    def _update_groups(self) -> None:
+        """While stopping: an instance whose group has emptied has stopped."""
+        if not self.stopping:
+            return
+        for inst in self.instances:
+            if inst.lingering and inst.child is not None and not self._members(inst.child.pid):
+                inst.lingering = False
+                if inst.state != DONE and inst.state != EXITED:
+                    inst.state = EXITED
+                    code = inst.group_code
+                    self._notice(
+                        f"{inst.name} stopped (rc={code})", "exited", process=inst.name, rc=code
+                    )
+                self._advance_stop()
 
     def _on_exit(self, inst: Instance, code: int) -> None:
         inst.cancel_timers()
         policy = inst.spec.policy
+        assert inst.child is not None
+        inst.leader_code = inst.last_code = code
+        lingering = bool(self._members(inst.child.pid))
         if self.stopping:
+            if lingering:
+                # `sh -c 'cd x && app'`: the shell died of the stop signal, the
+                # app is still shutting down; it is stopped when its group is.
+                inst.lingering = True
+                return
             inst.state = EXITED
             self._notice(f"{inst.name} stopped (rc={code})", "exited", process=inst.name, rc=code)
             self._advance_stop()
             return
+        if lingering and not policy.restart.wants_restart(code):
+            # what its shell left running (`sh -c 'daemon &'`) is stopped
+            # with it, in dependency order, when everything stops
+            inst.lingering = True
         if policy.restart.wants_restart(code):
             self._restart_or_give_up(inst, code)
             return
@@ -562,7 +683,7 @@ class Supervisor:
             return
         if now - inst.started_at >= restart.reset_after:
             inst.streak = 0
-        delay = min(restart.delay * 2**inst.streak, restart.max_delay)
+        delay = min(restart.delay * 2 ** min(inst.streak, MAX_BACKOFF_DOUBLINGS), restart.max_delay)
         inst.streak += 1
         inst.restarts.append(now)
         inst.state = BACKOFF
@@ -603,11 +724,7 @@ class Supervisor:
                 inst.probe = None
         self.call_later(self._overall_grace(), self._kill_all)
         self.call_later(STATUS_INTERVAL, self._report_waiting)
-        # groups whose leader already exited may still have members
-        # (`sh -c 'daemon &'`): they get the stop signal too.
-        for inst in self.instances:
-            if inst.child is not None and not inst.alive and _group_alive(inst.child.pid):
-                sig.send(inst.child.pid, inst.spec.stop_signal, group=True)
+        self._update_groups()  # a group that outlived its shell may be gone by now
         self._advance_stop()
         self._stop_descendants(self._descendants())
 
@@ -626,12 +743,23 @@ class Supervisor:
         own = inst.spec.policy.stop_timeout
         return self.grace if own is None else own
 
+    def _live(self) -> list[Instance]:
+        """Instances whose process group still runs (leader or lingering members)."""
+        return [inst for inst in self.instances if inst.group_alive]
+
     def _advance_stop(self) -> None:
-        """Send the stop signal to each live instance nobody alive depends on."""
+        """Send the stop signal to each live instance nobody alive depends on.
+
+        The signal goes to the whole process group (the app and anything it
+        started), followed by SIGCONT as systemd does: a stopped process
+        (SIGSTOP, Ctrl-Z) would otherwise never run its handler.  An instance
+        counts as stopped only once its whole group is gone.
+        """
         if self.killing:
             return
-        live_kinds = {i.spec.kind for i in self.children.values()}
-        for inst in list(self.children.values()):
+        live = self._live()
+        live_kinds = {i.spec.kind for i in live}
+        for inst in live:
             if inst.stop_sent or self._dependents[inst.spec.kind] & live_kinds:
                 continue  # a process that depends on it is still running
             inst.stop_sent = True
@@ -639,31 +767,33 @@ class Supervisor:
             stop = inst.spec.stop_signal
             if not self.relay:
                 self._notice(
-                    f"sending {sig.name(stop)} to {inst.name} (pid {inst.child.pid})",
+                    f"sending {sig.name(stop)} to {inst.name} ({_pid_text(inst)})",
                     "stopping",
                     process=inst.name,
                     signal=sig.name(stop),
                 )
             sig.send(inst.child.pid, stop, group=True)
+            if stop != signal.SIGCONT:
+                sig.send(inst.child.pid, signal.SIGCONT, group=True)
             inst.timers.append(
                 self.call_later(self._grace_of(inst), functools.partial(self._kill, inst))
             )
 
     def _report_waiting(self) -> None:
-        if self.killing or not self.children:
+        live = self._live()
+        if self.killing or not live:
             return
-        names = ", ".join(
-            f"{i.name} (pid {i.child.pid})" for i in self.children.values() if i.child
-        )
+        names = ", ".join(f"{i.name} ({_pid_text(i)})" for i in live)
         self._notice(f"still waiting for {names}", "waiting", waiting_for=names)
         self.call_later(STATUS_INTERVAL, self._report_waiting)
 
     def _kill(self, inst: Instance) -> None:
-        if not inst.alive:
+        if not inst.group_alive or inst.kill_sent:
             return
+        inst.kill_sent = True
         assert inst.child is not None
         self._notice(
-            f"sending SIGKILL to {inst.name} (pid {inst.child.pid})",
+            f"sending SIGKILL to {inst.name} ({_pid_text(inst)})",
             "killing",
             process=inst.name,
             signal="SIGKILL",
@@ -674,15 +804,23 @@ class Supervisor:
         if self.killing:
             return
         self.killing = True
-        for inst in list(self.children.values()):
+        for inst in self._live():
             self._kill(inst)
-        for inst in self.instances:
-            if inst.child is not None and not inst.alive and _group_alive(inst.child.pid):
-                sig.send(inst.child.pid, signal.SIGKILL, group=True)
         self._stop_descendants(self._descendants())
 
     def _descendants(self) -> list[int]:
-        return [p for p in reaper.children() if p not in self.children and p not in self._checks]
+        """Adopted processes not in a group we stop as an instance."""
+        groups = {i.child.pid for i in self.instances if i.lingering and i.child is not None}
+        if not groups:
+            return self._adopted()
+        return [pid for pid in self._adopted() if self._pgid(pid) not in groups]
+
+    def _pgid(self, pid: int) -> int | None:
+        try:
+            self._member_pgid[pid] = os.getpgid(pid)
+        except OSError:
+            return None
+        return self._member_pgid[pid]
 
     def _stop_descendants(self, pids: list[int]) -> None:
         """Adopted orphans get SIGTERM once, or SIGKILL once we are killing."""
@@ -720,6 +858,11 @@ class Supervisor:
     def _notice(self, message: str, event: str, **fields: object) -> None:
         self.sink.notice(message, event, **fields)
 
+    def _warn(self, message: str) -> None:
+        """One line on stderr, for what the output stream itself cannot carry."""
+        with contextlib.suppress(OSError, ValueError):
+            os.write(2, f"corral: {message}\n".encode(errors="replace"))
+
     def _pending(self) -> int:
         return sum(w.pending for w in self.sink.writers)
 
@@ -730,6 +873,13 @@ class Supervisor:
             except BrokenPipeError:
                 # Nobody reads our output any more (`corral start | head`): stop.
                 self._set_exit(EXIT_OUTPUT_CLOSED)
+                self._begin_stop()
+            except OSError as exc:
+                # The disk under a log file is full, or the file hit its size
+                # limit (mux.OutputError): nothing more can be shown, so stop
+                # rather than run blind.
+                self._warn(f"cannot write output: {exc.strerror or exc}; stopping")
+                self._set_exit(EXIT_OUTPUT_FAILED)
                 self._begin_stop()
             backed_up = writer.pending > 0 and not writer.closed
             if backed_up and writer.fd not in self._writing:
@@ -774,12 +924,10 @@ def _stop_levels(dependents: Mapping[str, set[str]]) -> dict[str, int]:
     return levels
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+def _pid_text(inst: Instance) -> str:
+    """`pid 42`, or `group 42` once only the rest of its process group runs."""
+    assert inst.child is not None
+    return f"{'pid' if inst.alive else 'group'} {inst.child.pid}"
 
 
 def exec_failure_code(exc: OSError) -> int:
