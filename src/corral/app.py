@@ -67,6 +67,8 @@ def load_project(args: argparse.Namespace, os_env: Mapping[str, str] | None = No
     root = Path(root_text)
     if not root.is_dir():
         raise CorralError(f"{root_text}: app root is not a directory")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise CorralError(f"{root_text}: app root is not readable (permission denied)")
     env_text = args.env or os_env.get("CORRAL_ENV")
     names = formation.parse_names([env_text]) if env_text else [envfiles.DEFAULT_ENV_FILE]
     dotenv = envfiles.load(root, names, explicit=env_text is not None, base=os_env)
@@ -91,7 +93,52 @@ def main(args: argparse.Namespace) -> int:
 # -- start --------------------------------------------------------------------
 
 
+@dataclass
+class Plan:
+    """Everything `start` needs, validated: what `check` checks."""
+
+    kinds: list[str]  # every Procfile entry, in order
+    specs: list[ProcessSpec]
+    style: Style
+    split_stderr: bool  # text mode: children's stderr to corral's stderr
+    grace: float
+
+
 def start(args: argparse.Namespace) -> int:
+    if sys.stdout is None:
+        # Python found fd 1 closed at start-up (`corral start >&-`); corral.boot
+        # put /dev/null there so that no pipe of ours can take its place.
+        raise CorralError(
+            "standard output is closed: the processes' output has nowhere to go "
+            "(redirect it to /dev/null to discard it)"
+        )
+    plan = make_plan(args)
+    style = plan.style
+    writer = _writer(sys.stdout.fileno())
+    err_writer = None
+    if plan.split_stderr and not style.json:
+        if not _same_file(sys.stdout.fileno(), sys.stderr.fileno()):
+            err_writer = _writer(sys.stderr.fileno())
+        split = True
+    else:
+        split = style.json
+    specs = plan.specs
+    mux = Mux(
+        [s.name for s in specs],
+        writer,
+        style,
+        quiet=[s.name for s in specs if s.quiet],
+        err_writer=err_writer,
+    )
+    sys.stdout.flush()
+    # JSON logs keep a child's stdout and stderr apart (`stream`); text keeps
+    # them merged in one pipe, so their relative order is exactly the child's.
+    spawn = functools.partial(spawn_piped, split_streams=split)
+    return Supervisor(specs, mux, grace=plan.grace, spawn=spawn).run()
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Read and validate everything `start` uses; start nothing."""
     project = load_project(args)
     entries = procfile.load(project.procfile, project.procfile_shown)
     known = [e.name for e in entries]
@@ -121,27 +168,13 @@ def start(args: argparse.Namespace) -> int:
     )
     if not specs:
         raise UsageError("nothing to start: every selected process has concurrency 0")
-    style = _style(project, args)
-    writer = _writer(sys.stdout.fileno())
-    err_writer = None
-    if _flag(project, args.split_stderr, "CORRAL_SPLIT_STDERR") and not style.json:
-        if not _same_file(sys.stdout.fileno(), sys.stderr.fileno()):
-            err_writer = _writer(sys.stderr.fileno())
-        split = True
-    else:
-        split = style.json
-    mux = Mux(
-        [s.name for s in specs],
-        writer,
-        style,
-        quiet=[s.name for s in specs if s.quiet],
-        err_writer=err_writer,
+    return Plan(
+        kinds=known,
+        specs=specs,
+        style=_style(project, args),
+        split_stderr=_flag(project, args.split_stderr, "CORRAL_SPLIT_STDERR"),
+        grace=_timeout(project, args.timeout),
     )
-    sys.stdout.flush()
-    # JSON logs keep a child's stdout and stderr apart (`stream`); text keeps
-    # them merged in one pipe, so their relative order is exactly the child's.
-    spawn = functools.partial(spawn_piped, split_streams=split)
-    return Supervisor(specs, mux, grace=_timeout(project, args.timeout), spawn=spawn).run()
 
 
 def policies(project: Project, args: argparse.Namespace, known: list[str]) -> dict[str, Policy]:
@@ -155,7 +188,7 @@ def lifecycle_settings(
 ) -> tuple[lifecycle.Settings, float]:
     """Lifecycle settings: the config file, overlaid by options/environment;
     and the default probe timeout."""
-    settings = lifecycle.load_file(project.root)
+    settings = lifecycle.load_file(project.procfile.parent)  # beside the Procfile
     # probes may contain commas, so CORRAL_READY separates them with ';'
     ready = args.ready or [
         r for text in _listing(project, None, "CORRAL_READY") for r in text.split(";")
@@ -332,10 +365,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    project = load_project(args)
-    entries = procfile.load(project.procfile, project.procfile_shown)
-    policies(project, args, [e.name for e in entries])
-    print(f"Valid procfile detected ({', '.join(e.name for e in entries)})", file=sys.stderr)
+    """Exactly the validation `start` runs (same options, same files), then report."""
+    plan = make_plan(args)
+    print(f"Valid procfile detected ({', '.join(plan.kinds)})", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ get exactly that one.  Only the interpreter's own start-up remains unguarded.
 
 from __future__ import annotations
 
+import os
 import signal
 
 # Synchronous faults must keep their default action; SIGKILL/SIGSTOP cannot
@@ -31,7 +32,26 @@ _KEEP = {
 
 def main() -> int:
     inherited = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _KEEP)
+    _fill_closed_std_fds()
     from corral import cli, signals
 
     signals.early_mask = frozenset(inherited)
     return cli.main()
+
+
+def _fill_closed_std_fds() -> None:
+    """Put /dev/null on a closed stdin, stdout or stderr (`corral start >&-`).
+
+    Otherwise the next file corral opens (a child's output pipe, the signal
+    socket) would take fd 0, 1 or 2 and be mistaken for it.  Python has then
+    set `sys.stdout` (or stdin, stderr) to None, which is how `start` knows
+    that its output was closed.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)

@@ -133,6 +133,67 @@ def _lifecycle(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _start_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `start`; `check` takes them too, to validate exactly what `start` would."""
+    parser.add_argument(
+        "processes",
+        nargs="*",
+        metavar="PROCESS",
+        help="process types to start (default: all; env CORRAL_PROCESSES)",
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        action="append",
+        metavar="NAME=N[,NAME=N]",
+        help="instances per type, e.g. web=2,worker=3 (env CORRAL_CONCURRENCY)",
+    )
+    parser.add_argument("-p", "--port", metavar="N", help="base port (default: 5000; env PORT)")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="hide the output of these processes (env CORRAL_QUIET)",
+    )
+    parser.add_argument(
+        "-t",
+        "--timeout",
+        metavar="SECONDS",
+        help="grace period before SIGKILL (default: 5; env CORRAL_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--no-timestamp",
+        action="store_true",
+        default=None,
+        help="drop the time from the prefix (env CORRAL_NO_TIMESTAMP=1)",
+    )
+    parser.add_argument(
+        "--colour",
+        "--color",
+        dest="colour",
+        metavar="WHEN",
+        help="auto, always or never (default: auto; env CORRAL_COLOUR)",
+    )
+    parser.add_argument(
+        "--log-format", metavar="FORMAT", help="text or json (default: text; env CORRAL_LOG_FORMAT)"
+    )
+    parser.add_argument(
+        "--tty",
+        nargs="?",
+        const="*",
+        metavar="NAME[,NAME]",
+        help="run processes on a pseudo-terminal: all, or --tty=web,worker (env CORRAL_TTY)",
+    )
+    parser.add_argument(
+        "--split-stderr",
+        action="store_true",
+        default=None,
+        help="text mode: children's stderr to corral's stderr (env CORRAL_SPLIT_STDERR=1)",
+    )
+    _lifecycle(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="Run the processes of a Procfile.")
     _common(parser, suppress=False)
@@ -145,63 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start every Procfile process (or the given types).",
     )
     _common(start, suppress=True)
-    start.add_argument(
-        "processes",
-        nargs="*",
-        metavar="PROCESS",
-        help="process types to start (default: all; env CORRAL_PROCESSES)",
-    )
-    start.add_argument(
-        "-c",
-        "--concurrency",
-        action="append",
-        metavar="NAME=N[,NAME=N]",
-        help="instances per type, e.g. web=2,worker=3 (env CORRAL_CONCURRENCY)",
-    )
-    start.add_argument("-p", "--port", metavar="N", help="base port (default: 5000; env PORT)")
-    start.add_argument(
-        "-q",
-        "--quiet",
-        action="append",
-        metavar="NAME[,NAME]",
-        help="hide the output of these processes (env CORRAL_QUIET)",
-    )
-    start.add_argument(
-        "-t",
-        "--timeout",
-        metavar="SECONDS",
-        help="grace period before SIGKILL (default: 5; env CORRAL_TIMEOUT)",
-    )
-    start.add_argument(
-        "--no-timestamp",
-        action="store_true",
-        default=None,
-        help="drop the time from the prefix (env CORRAL_NO_TIMESTAMP=1)",
-    )
-    start.add_argument(
-        "--colour",
-        "--color",
-        dest="colour",
-        metavar="WHEN",
-        help="auto, always or never (default: auto; env CORRAL_COLOUR)",
-    )
-    start.add_argument(
-        "--log-format", metavar="FORMAT", help="text or json (default: text; env CORRAL_LOG_FORMAT)"
-    )
-    start.add_argument(
-        "--tty",
-        nargs="?",
-        const="*",
-        metavar="NAME[,NAME]",
-        help="run processes on a pseudo-terminal: all, or --tty=web,worker (env CORRAL_TTY)",
-    )
-    start.add_argument(
-        "--split-stderr",
-        action="store_true",
-        default=None,
-        help="text mode: children's stderr to corral's stderr (env CORRAL_SPLIT_STDERR=1)",
-    )
-    _lifecycle(start)
+    _start_options(start)
 
     run = sub.add_parser(
         "run",
@@ -211,9 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run, suppress=True)
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="CMD ...")
 
-    check = sub.add_parser("check", help="validate the Procfile, .env files and settings")
+    check = sub.add_parser(
+        "check",
+        help="validate the Procfile, .env files and settings",
+        description="Validate everything `start` would, with the same options, and start nothing.",
+    )
     _common(check, suppress=True)
-    _lifecycle(check)
+    _start_options(check)
 
     export = sub.add_parser(
         "export", help="export to systemd, supervisord, runit, compose or kubernetes"
@@ -258,13 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command not in ("start", "run") and signals.early_mask is not None:
-        # corral.boot held signals during the imports; only the supervisor
-        # (start, run) takes them over, everything else gets the defaults back
-        signal.pthread_sigmask(signal.SIG_SETMASK, signals.early_mask)
     try:
+        signals.accept_early_stop()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command not in ("start", "run") and signals.early_mask is not None:
+            # corral.boot held signals during the imports; only the supervisor
+            # (start, run) takes them over, everything else gets the defaults back
+            signal.pthread_sigmask(signal.SIG_SETMASK, signals.early_mask)
         if args.command == "version":
             print(f"{PROG} {__version__}")
             return 0
@@ -276,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except signals.Interrupted as stop:
+        return 128 + stop.signum
 
 
 def _help(

@@ -75,6 +75,40 @@ PYTHON_IGNORED = frozenset({signal.SIGPIPE, signal.SIGXFSZ})
 early_mask: frozenset[int] | None = None
 
 
+class Interrupted(BaseException):
+    """A stop signal arrived while corral was still loading (no child yet).
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception`
+    on the way swallows it; `cli` turns it into exit 128+N.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def accept_early_stop() -> None:
+    """Let the stop signals in while corral loads its files.
+
+    `corral.boot` blocks every handled signal during the imports (as PID 1 one
+    arriving then would be dropped).  Loading can then block (a FIFO named as
+    the Procfile, a slow network file system): a SIGTERM or Ctrl-C must still
+    end it.  So as soon as the imports are done, the stop signals get a handler
+    that raises `Interrupted` and are unblocked; one that arrived meanwhile
+    is delivered at once.  The other handled signals stay blocked (pending)
+    until `SignalPipe` takes over: before any child exists there is nobody
+    to relay them to.  A signal ignored at start-up stays ignored.
+    """
+    for signum in TERMINATING:
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _interrupt)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING)
+
+
 @dataclass(frozen=True)
 class ChildSignals:
     """The signal state a child must start with: corral's inherited mask, and
