@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import resource
+import subprocess
 import sys
 
 import pytest
 
-from tests.support import assert_one_error, run_corral
+from tests.support import (
+    CORRAL,
+    Result,
+    assert_nothing_left,
+    assert_one_error,
+    base_env,
+    run_corral,
+)
 
 SHOW = (
     "web: for k in A B C ONLY_OS ONLY_DOT PYTHONUNBUFFERED; do "
@@ -152,3 +161,65 @@ def test_python_child_output_is_not_held_until_exit(live, app_dir):
     )
     proc = live("start", "-t", "1", cwd=d)
     proc.wait_line("hello from python", timeout=10)
+
+
+# -- hostile .env files ---------------------------------------------------------
+
+SECRET = "sk_live_51HqLyjWDarjtT1zdp7dc"
+
+
+@pytest.mark.parametrize(
+    "content, lineno, fragments",
+    [
+        (f'A=1\nAPI_KEY="{SECRET}\n', 2, ["API_KEY", "never closed", "column 9"]),
+        (f"A=1\nAPI_KEY='{SECRET}'{SECRET}\n", 2, ["API_KEY", "after the closing quote"]),
+        (f"A=1\n\n{SECRET} {SECRET}\n", 3, ["expected KEY=VALUE", "column"]),
+        (f"A=1\nAPI_KEY={SECRET}\0\n", 2, ["API_KEY", "NUL"]),
+        (f"A=1\n'API=KEY'={SECRET}\n", 2, ["'API=KEY'", "not a valid variable name"]),
+        (f"A=1\n={SECRET}\n", 2, ["empty variable name"]),
+        (f"A\0B={SECRET}\n", 1, ["not a valid variable name", "NUL"]),
+    ],
+    ids=[
+        "unclosed-quote",
+        "after-quote",
+        "no-equals",
+        "nul-value",
+        "equals-in-key",
+        "empty",
+        "nul",
+    ],
+)
+def test_bad_dotenv_error_never_shows_a_value(app_dir, mark, content, lineno, fragments):
+    d = app_dir(Procfile="web: exec sleep 1234\n")
+    (d / ".env").write_bytes(content.encode())
+    for args in (("check",), ("start",), ("run", "true")):
+        r = run_corral(*args, cwd=d)
+        line = assert_one_error(r, f"corral: error: .env:{lineno}: ", *fragments)
+        assert "sk_live" not in line, line
+    assert_nothing_left(mark)
+
+
+def test_invalid_utf8_in_dotenv_names_the_line(app_dir):
+    d = app_dir(Procfile=SHOW)
+    (d / ".env").write_bytes(b"A=1\n# \xe9t\xe9\nB=2\n")
+    assert_one_error(run_corral("check", cwd=d), "corral: error: .env:2: not valid UTF-8")
+
+
+def test_exponential_expansion_is_refused_with_little_memory(app_dir):
+    # each value references the previous one twice: 2**40 bytes if expanded
+    d = app_dir(
+        Procfile=SHOW,
+        **{".env": "V0=x\n" + "".join(f"V{i}=${{V{i - 1}}}${{V{i - 1}}}\n" for i in range(1, 40))},
+    )
+    assert len((d / ".env").read_bytes()) < 700
+    limit = 512 * 1024 * 1024  # address space: corral needs far less, the expansion far more
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    proc = subprocess.run(
+        [CORRAL, "check"], cwd=d, env=base_env(), capture_output=True, text=True,
+        preexec_fn=cap, timeout=30,
+    )  # fmt: skip
+    r = Result(proc.returncode, proc.stdout, proc.stderr)
+    assert_one_error(r, "corral: error: .env:18: 'V17': the value is over 128 KiB")
