@@ -288,6 +288,9 @@ def _style(project: Project, args: argparse.Namespace) -> Style:
         prefix=not (args.no_prefix or _flag(project, None, "CORRAL_NO_PREFIX")),
         timestamp=not _flag(project, args.no_timestamp, "CORRAL_NO_TIMESTAMP"),
         json=log_format == "json",
+        # a prompt or progress bar is shown while it waits only on a terminal;
+        # pipes and files get whole lines (see corral.mux)
+        live_partials=_isatty(1),
     )
 
 
@@ -384,7 +387,9 @@ def export(args: argparse.Namespace) -> int:
     app_name = args.app or root.name or "app"
     env_text = args.env or project.os_env.get("CORRAL_ENV")
     names = formation.parse_names([env_text]) if env_text else [envfiles.DEFAULT_ENV_FILE]
-    env_files = [(root / n).resolve() for n in names if (root / n).is_file()]
+    # os.path.isfile: False, not PermissionError, where the user may not look;
+    # envfiles.load has already reported a named file it could not read
+    env_files = [(root / n).resolve() for n in names if os.path.isfile(root / n)]
     settings, probe_timeout = lifecycle_settings(project, args)
     ctx = exporters.ExportContext(
         app=app_name,

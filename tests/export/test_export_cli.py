@@ -5,13 +5,16 @@ errors are one `corral: error:` line with exit status 1.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.export.hostile import ENV_TEXT, HOSTILE
 from tests.export.tools import module
-from tests.support import Result, assert_no_traceback, run_corral
+from tests.support import CORRAL, Result, assert_no_traceback, base_env, run_corral
 
 yaml = module("yaml")
 
@@ -156,6 +159,34 @@ def test_location_is_a_file(project: Path, tmp_path: Path) -> None:
     target.write_text("x")
     assert_user_error(export(project, "systemd", str(target)), "not a directory")
     assert target.read_text() == "x"
+
+
+def test_location_without_permission_as_another_user(
+    project: Path, request: pytest.FixtureRequest
+) -> None:
+    """A folder the user may not enter: one line naming it, not a PermissionError traceback."""
+    # pytest's tmp_path is private to root: work where nobody may look
+    base = Path(tempfile.mkdtemp(prefix="corral-export-"))
+    request.addfinalizer(lambda: shutil.rmtree(base))
+    base.chmod(0o755)
+    app = base / "app"
+    shutil.copytree(project, app)
+    app.chmod(0o755)
+    for path in app.iterdir():
+        path.chmod(0o644)
+    locked = base / "locked"
+    locked.mkdir(mode=0o700)
+    as_nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CORRAL)
+    proc = subprocess.run(
+        [*as_nobody, "export", "systemd", str(locked / "units")],
+        cwd=app,
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert_user_error(Result(proc.returncode, proc.stdout, proc.stderr), "locked", "ermission")
+    assert not (locked / "units").exists()
 
 
 def test_bad_template_dir(project: Path, tmp_path: Path) -> None:

@@ -97,6 +97,7 @@ Templates (`-t DIR`): see `corral.export.templates`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -156,14 +157,20 @@ def write(files: Sequence[File], location: Path) -> None:
     """Write `files` under `location`, creating it and sub-directories as needed.
 
     Existing files of the same names are replaced (atomically, file by file);
-    other files in `location` are left alone.
+    other files in `location` are left alone.  Any failure of the file system
+    (no permission, a full disk) is one `CorralError` naming the path.
     """
+    try:
+        _write(files, location)
+    except OSError as exc:
+        where = exc.filename or location
+        raise CorralError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+
+def _write(files: Sequence[File], location: Path) -> None:
     if location.exists() and not location.is_dir():
         raise CorralError(f"{location}: exists and is not a directory")
-    try:
-        location.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CorralError(f"cannot create {location}: {exc.strerror}") from None
+    location.mkdir(parents=True, exist_ok=True)
     for file in files:
         path = _target(location, file.path)
         if path.is_dir() and not path.is_symlink():
@@ -175,6 +182,7 @@ def write(files: Sequence[File], location: Path) -> None:
                 handle.write(file.content)
             os.chmod(tmp, file.mode)
             os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise CorralError(f"cannot write {path}: {exc.strerror}") from None
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
