@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.support import assert_one_error, run_corral
+from tests.support import assert_nothing_left, assert_one_error, run_corral
 
 # Each instance reports its identity, then waits until `n` instances have
 # reported, so no instance's exit can stop the others before they print.
@@ -181,3 +181,35 @@ def test_children_run_in_the_current_directory_by_default(app_dir):
     d = app_dir(Procfile="web: pwd\n")
     r = run_corral("start", "--no-prefix", cwd=d)
     assert str(d.resolve()) in r.lines, r.out
+
+
+# -- limits and the release phase ---------------------------------------------------
+
+
+def test_port_over_65535_is_an_error_naming_the_instance(app_dir, mark):
+    d = app_dir(Procfile="web: exec sleep 1234\n")
+    r = run_corral("start", "-p", "65535", "-c", "web=2", cwd=d)
+    assert_one_error(r, "corral: error: web.2: PORT 65536 is over 65535")
+    assert_nothing_left(mark)
+    d2 = app_dir(**{"P2": procfile("web", n=2)})
+    assert ports(start(d2, "-f", "P2", "-p", "65534", "-c", "web=2")) == {
+        "web.1": 65534,
+        "web.2": 65535,
+    }
+
+
+@pytest.mark.parametrize("count", ["10001", "99999999999999999999999"])
+def test_absurd_concurrency_is_refused_at_once(app_dir, mark, count):
+    d = app_dir(Procfile="web: exec sleep 1234\n")
+    r = run_corral("start", "-c", f"web={count}", cwd=d, timeout=20)
+    assert_one_error(r, "at most 10000 instances of a process type")
+    r = run_corral("start", cwd=d, env={"CORRAL_CONCURRENCY": f"web={count}"}, timeout=20)
+    assert_one_error(r, "at most 10000 instances of a process type")
+    assert_nothing_left(mark)
+
+
+def test_release_first_keeps_web_on_the_base_port(app_dir):
+    # 15 of 81 real Procfiles surveyed list `release` first
+    d = app_dir(Procfile="release: " + REPORT.format(n=1) + "\n" + procfile("web", "worker", n=3))
+    ids = start(d, "-c", "web=2")
+    assert ports(ids) == {"release.1": 5000, "web.1": 5000, "web.2": 5001, "worker.1": 5100}
