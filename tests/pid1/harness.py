@@ -177,6 +177,27 @@ def sigmask_fields(status_text: str) -> dict[str, int]:
     return fields
 
 
+def pending(pid: int) -> int:
+    """The signals pending for the process (its own and its thread group's)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = sigmask_fields(f.read())
+    except OSError:
+        return 0
+    return fields.get("SigPnd", 0) | fields.get("ShdPnd", 0)
+
+
+def waiting_in_epoll(pid: int) -> bool:
+    """The process sleeps in epoll_wait: corral idle in its event loop."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read()
+    except OSError:
+        return False
+    p = read_stat(pid)
+    return p is not None and p.state == "S" and "epoll" in wchan
+
+
 def sigset(*signums: int) -> int:
     mask = 0
     for s in signums:

@@ -4,11 +4,13 @@
   sigconf test blocks TERM among others) must still hear SIGTERM and notice
   its children's exits, and pass the inherited mask on to its children.
 * S23: corral must never exit leaving its services running, whatever signal
-  it gets: a signal with a "terminate" default action that corral installs no
-  handler for (SIGALRM, SIGPWR, SIGRTMIN+3: systemd's halt signal, the
-  STOPSIGNAL of systemd images) kills a non-PID-1 corral on the spot.
+  it gets: a signal with a "terminate" default action (SIGALRM, SIGPWR,
+  SIGRTMIN+3: systemd's halt signal, the STOPSIGNAL of systemd images) would
+  kill a corral without a handler on the spot.  README's signal table:
+  SIGALRM is relayed and corral keeps running; SIGPWR and SIGRTMIN+3 stop
+  the group like SIGTERM, exit 128+N.
 * S15: corral must never be stopped (SIGTSTP/SIGTTIN/SIGTTOU) while its
-  services keep running unmanaged.
+  services keep running unmanaged: it ignores them (README).
 * PID 1 of a namespace whose /proc is not its own (`unshare --pid --fork`
   without `--mount-proc`): corral must still finish.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,15 @@ import pytest
 from tests.pid1.harness import (
     CorralFactory,
     describe,
+    helper,
+    pending,
     pids_with_arg,
+    read_lines,
     read_stat,
     sigmask_fields,
     sigset,
     unique,
+    waiting_in_epoll,
 )
 from tests.support import wait_for
 
@@ -84,9 +89,9 @@ def test_blocked_sigchld_run(mode: str, corral: CorralFactory, tmp_path: Path) -
         stdin=subprocess.PIPE,
     )
     wait_for(lambda: [p for p in c.tree() if p.comm == "sh"], timeout=10)
-    # let corral settle in its loop, so the exit is not caught by a reap it
-    # does right after start-up anyway
-    time.sleep(0.5)
+    # corral asleep in its event loop: past start-up, so the exit is not
+    # caught by a reap it does right after starting the command anyway
+    wait_for(lambda: waiting_in_epoll(c.pid), timeout=10)
     assert c.popen.stdin is not None
     c.popen.stdin.close()  # the command reads EOF and exits 3
     rc = c.wait(timeout=5)
@@ -94,56 +99,71 @@ def test_blocked_sigchld_run(mode: str, corral: CorralFactory, tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    "signum",
-    [signal.SIGALRM, signal.SIGPWR, signal.SIGRTMIN + 3],
+    ("signum", "stops"),
+    [(signal.SIGALRM, False), (signal.SIGPWR, True), (signal.SIGRTMIN + 3, True)],
     ids=["ALRM", "PWR", "RTMIN+3"],
 )
-def test_unhandled_signal_leaves_nothing_running(
-    mode: str, signum: int, corral: CorralFactory, app_dir, tmp_path: Path
+def test_deadly_signal_leaves_nothing_running(
+    mode: str, signum: int, stops: bool, corral: CorralFactory, app_dir, tmp_path: Path
 ) -> None:
-    web, gc = unique(), unique()
-    app = app_dir(Procfile=f"web: exec sleep {web}\nworker: sleep {gc}\n")
+    """A relayed signal reaches the service and corral keeps running; a
+    stopping one ends everything with 128+N.  Either way nothing survives."""
+    log, ready, gc = tmp_path / "web.log", tmp_path / "web.ready", unique()
+    app = app_dir(
+        Procfile=(
+            f"web: exec {helper('catcher.py')} {log} --ready {ready} --exit-on TERM=0\n"
+            # a shell with a grandchild, both deaf to SIGALRM (it is inherited)
+            f"worker: trap '' ALRM; sleep {gc}\n"
+        )
+    )
     c = corral(mode, "start", "-t", "1", cwd=app)
-    wait_for(lambda: pids_with_arg(web) and pids_with_arg(gc), timeout=10)
+    wait_for(lambda: ready.exists() and pids_with_arg(gc), timeout=10)
     c.kill(signum)
-    time.sleep(0.5)  # time for whatever corral does about it
-    if c.alive():
-        # kept running (ignored or forwarded it): still under control
+    if stops:
+        rc = c.wait()
+        assert rc == 128 + signum, f"rc {rc}; stderr: {c.err()!r}"
+        assert read_lines(log) == ["15"], "web did not get its stop signal"
+    else:
+        wait_for(lambda: read_lines(log) == [str(int(signum))], timeout=10)
+        assert c.alive(), f"corral exited after relaying signal {signum}: rc {c.popen.poll()}"
         rc = c.stop(signal.SIGTERM)
         assert rc == 143, f"rc {rc}; stderr: {c.err()!r}"
-    else:
-        c.wait()
-    left = pids_with_arg(web) + pids_with_arg(gc) + c.leftovers()
+        assert read_lines(log) == [str(int(signum)), "15"]
+    left = pids_with_arg(gc) + c.leftovers()
     assert left == [], (
-        f"corral {'exited with ' + str(c.rc) if c.rc is not None else 'ran'} after signal "
-        f"{signum}, leaving its services running:\n{describe(set(left))}"
+        f"corral exited with {c.rc} after signal {signum}, leaving its services "
+        f"running:\n{describe(set(left))}"
     )
 
 
 @pytest.mark.parametrize(
     "signum", [signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU], ids=["TSTP", "TTIN", "TTOU"]
 )
-def test_stop_signal_does_not_strand_services(
-    mode: str, signum: int, corral: CorralFactory, app_dir
+def test_stop_signal_does_not_stop_corral(
+    mode: str, signum: int, corral: CorralFactory, app_dir, tmp_path: Path
 ) -> None:
-    web = unique()
-    app = app_dir(Procfile=f"web: exec sleep {web}\n")
+    log, ready = tmp_path / "web.log", tmp_path / "web.ready"
+    app = app_dir(Procfile=f"web: exec {helper('catcher.py')} {log} --ready {ready}\n")
     # corral in a process group of its own inside our session, as under a
     # shell or `tini --`: a session leader's orphaned group would have these
     # default-action stop signals discarded by the kernel.
     c = corral(mode, "start", "-t", "1", cwd=app, new_session=False, preexec=_own_group)
-    pids = wait_for(lambda: pids_with_arg(web), timeout=10)
-    assert isinstance(pids, list)
+    wait_for(ready.exists, timeout=10)
     c.kill(signum)
-    time.sleep(0.3)
-    me, svc = read_stat(c.pid), read_stat(pids[0])
-    assert me is not None and svc is not None
-    if me.state in ("T", "t"):
-        assert svc.state in ("T", "t"), (
-            f"corral is stopped (state {me.state}) while its service runs unmanaged "
-            f"(state {svc.state})"
-        )
-    c.kill(signal.SIGCONT)
+    # delivered: had it stopped corral, corral would now be stopped (or
+    # about to be) and could not relay the SIGUSR1 sent after it
+    wait_for(lambda: not pending(c.pid) & sigset(signum), timeout=10)
+    c.kill(signal.SIGUSR1)
+    try:
+        wait_for(lambda: read_lines(log) == [str(int(signal.SIGUSR1))], timeout=10)
+    except AssertionError:
+        me = read_stat(c.pid)
+        raise AssertionError(
+            f"corral did not relay SIGUSR1 after {signal.Signals(signum).name} "
+            f"(state {me.state if me else 'gone'}); log {read_lines(log)}"
+        ) from None
+    me = read_stat(c.pid)
+    assert me is not None and me.state not in "Tt", f"corral is stopped: {me}"
     rc = c.stop(signal.SIGTERM)
     assert rc == 143, f"rc {rc}; stderr: {c.err()!r}"
     assert c.leftovers() == [], describe(c.leftovers())
