@@ -187,15 +187,22 @@ def pending(pid: int) -> int:
     return fields.get("SigPnd", 0) | fields.get("ShdPnd", 0)
 
 
-def waiting_in_epoll(pid: int) -> bool:
-    """The process sleeps in epoll_wait: corral idle in its event loop."""
+def idle_in_loop(pid: int) -> bool:
+    """The process sleeps in epoll_wait with no timeout: corral idle in its
+    event loop, done with what woke it last and with no timer pending (a
+    stopping corral always has one: the grace period)."""
     try:
         with open(f"/proc/{pid}/wchan") as f:
             wchan = f.read()
+        with open(f"/proc/{pid}/syscall") as f:
+            syscall = f.read().split()
     except OSError:
         return False
-    p = read_stat(pid)
-    return p is not None and p.state == "S" and "epoll" in wchan
+    # `NR arg1 ... arg6 sp pc` while blocked in a syscall; epoll_wait's
+    # timeout (an int) is the fourth argument, -1 for "no timeout"
+    if "epoll" not in wchan or len(syscall) < 5 or not syscall[4].startswith("0x"):
+        return False
+    return int(syscall[4], 16) & 0xFFFFFFFF == 0xFFFFFFFF
 
 
 def sigset(*signums: int) -> int:

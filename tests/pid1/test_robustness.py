@@ -28,6 +28,7 @@ from tests.pid1.harness import (
     CorralFactory,
     describe,
     helper,
+    idle_in_loop,
     pending,
     pids_with_arg,
     read_lines,
@@ -35,7 +36,6 @@ from tests.pid1.harness import (
     sigmask_fields,
     sigset,
     unique,
-    waiting_in_epoll,
 )
 from tests.support import wait_for
 
@@ -89,9 +89,9 @@ def test_blocked_sigchld_run(mode: str, corral: CorralFactory, tmp_path: Path) -
         stdin=subprocess.PIPE,
     )
     wait_for(lambda: [p for p in c.tree() if p.comm == "sh"], timeout=10)
-    # corral asleep in its event loop: past start-up, so the exit is not
+    # corral idle in its event loop: past start-up, so the exit is not
     # caught by a reap it does right after starting the command anyway
-    wait_for(lambda: waiting_in_epoll(c.pid), timeout=10)
+    wait_for(lambda: idle_in_loop(c.pid), timeout=10)
     assert c.popen.stdin is not None
     c.popen.stdin.close()  # the command reads EOF and exits 3
     rc = c.wait(timeout=5)

@@ -27,6 +27,7 @@ from tests.pid1.harness import (
     describe,
     exists,
     helper,
+    idle_in_loop,
     pids_with_arg,
     read_stat,
     running,
@@ -62,8 +63,15 @@ def test_adopted_orphan_exit_does_not_stop_the_app(
         assert orphan == orphan_pid_inner
     # it exits (code 7) and is reaped: gone from the process table, not a zombie
     wait_for(lambda: not exists(orphan), timeout=10)
-    time.sleep(0.5)  # give a wrong "an app process exited" reaction time to show
+    # corral reacted to that reap, whatever it did, once it is idle again; a
+    # corral that took it for an app exit would be stopping (grace timer)
+    # or gone
+    try:
+        wait_for(lambda: idle_in_loop(c.pid) or not c.alive(), timeout=10)
+    except AssertionError:
+        raise AssertionError(f"corral did not go idle after the reap:\n{c.out()}") from None
     assert c.alive(), f"corral stopped after an adopted orphan exited: rc {c.popen.poll()}"
+    assert "stopped" not in c.out() and "sending" not in c.out(), c.out()
     for marker in (launcher_sleep, web_sleep):
         assert pids_with_arg(marker), f"app process `sleep {marker}` is gone:\n{c.out()}"
     rc = c.stop(signal.SIGTERM)

@@ -98,8 +98,12 @@ def test_second_sigterm_skips_grace(
     wait_for(lambda: ready.exists() and pids_with_arg(s), timeout=10)
     c.kill(signal.SIGTERM)
     wait_for(lambda: read_lines(log) == ["15"], timeout=5)
-    time.sleep(0.2)
-    assert c.alive(), "corral exited although the grace period (30s) is not over"
+    # corral says, a second into its grace period, whom it still waits for
+    try:
+        wait_for(lambda: "still waiting for" in c.out() or not c.alive(), timeout=10)
+    except AssertionError:
+        raise AssertionError(f"no `still waiting for` notice:\n{c.out()}") from None
+    assert c.alive(), f"corral exited although the grace period (30s) is not over:\n{c.out()}"
     began = time.monotonic()
     rc = c.stop(signal.SIGTERM, timeout=15)
     took = time.monotonic() - began
