@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
-from string import Template
 
 from corral.errors import UsageError
 from corral.procfile import Entry, excerpt
-from corral.specs import Policy, ProcessSpec
+from corral.specs import Policy, ProbeError, ProcessSpec
 
 DEFAULT_PORT = 5000
 MAX_PORT = 65535
@@ -188,9 +186,19 @@ def expand(
 
 
 def _instance_policy(policy: Policy | None, env: Mapping[str, str]) -> Policy:
+    """The lifecycle of one instance: its type's policy, unchanged.
+
+    A probe's target stays as written: the probe fills in `$PORT` and other
+    `$VARS` itself when it runs (a `cmd:` probe's shell expands its own), so no
+    value ever becomes shell text or shows in a notice.  What only this
+    instance's environment can tell is checked now (a `$VAR` that is unset, a
+    `$PORT` that is not a port), instead of in a probe failing 60 s later.
+    """
     if policy is None:
         return Policy()
-    if policy.ready is None or "$" not in policy.ready.target:
-        return policy
-    target = Template(policy.ready.target).safe_substitute(env)
-    return replace(policy, ready=replace(policy.ready, target=target))
+    if policy.ready is not None:
+        try:
+            policy.ready.check_env(env)
+        except ProbeError as exc:
+            raise UsageError(f"ready {policy.ready}: {exc}") from None
+    return policy

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+
 import pytest
 
 from tests.lifecycle.helpers import free_base_port
 from tests.support import (
+    CORRAL,
     assert_no_traceback,
     assert_nothing_left,
+    assert_one_error,
+    base_env,
     count,
     events,
     in_order,
@@ -17,6 +27,7 @@ from tests.support import (
     system,
     texts,
     timed,
+    wait_for,
 )
 
 FETCH = """
@@ -28,7 +39,15 @@ with urllib.request.urlopen(url, timeout=5) as resp:
 
 
 @pytest.mark.parametrize(
-    "probe", ["http:$PORT/", "http://127.0.0.1:$PORT/hello.txt"], ids=["short", "url"]
+    "probe",
+    [
+        "http:$PORT/",
+        "http://127.0.0.1:$PORT/hello.txt",
+        "http:127.0.0.1:$PORT/",
+        "http:localhost:$PORT/hello.txt",
+        "http://localhost:$PORT/hello.txt",
+    ],
+    ids=["short", "url", "host-port", "localhost-port", "localhost-url"],
 )
 def test_http_probe_gates_a_client(app_dir, mark, probe):
     """A real HTTP server that needs ~0.5 s to come up; the client starts only
@@ -69,15 +88,13 @@ def test_http_probe_gates_a_client(app_dir, mark, probe):
 
 
 @pytest.mark.parametrize(
-    ("probe", "shown"),
-    [
-        ("http:$PORT/", "http:{port}/"),
-        ("http://127.0.0.1:$PORT/hello.txt", "http://127.0.0.1:{port}/hello.txt"),
-    ],
-    ids=["short", "url"],
+    "probe",
+    ["http:$PORT/", "http://127.0.0.1:$PORT/hello.txt", "http:localhost:${PORT}/"],
+    ids=["short", "url", "braces"],
 )
-def test_ready_line_shows_the_probe_as_given(app_dir, mark, probe, shown):
-    """`web.1 ready (PROBE)` shows the probe as written, with $PORT filled in."""
+def test_ready_line_shows_the_probe_as_given(app_dir, mark, probe):
+    """`web.1 ready (PROBE)` shows the probe exactly as written: `$PORT`, not
+    its value (a notice never shows a value from the environment)."""
     base = free_base_port(2)
     d = app_dir(
         Procfile="web: exec python3 -m http.server $PORT --bind 127.0.0.1\nclient: echo go\n",
@@ -98,7 +115,7 @@ def test_ready_line_shows_the_probe_as_given(app_dir, mark, probe, shown):
     )
     assert r.rc == 0, r
     line = system(r.out)[index(system(r.out), "web.1 ready (")]
-    assert line == f"web.1 ready ({shown.format(port=base)})", line
+    assert line == f"web.1 ready ({probe})", line
     assert_nothing_left(mark)
 
 
@@ -126,7 +143,9 @@ def test_http_probe_needs_a_2xx(app_dir, mark):
     )
     assert_no_traceback(r)
     assert r.rc == 1, r
-    assert f"web.1 not ready after 1.5s (http:{base}/missing); stopping" in system(r.out)
+    assert any(
+        line.startswith("web.1 not ready after 1.5s (http:$PORT/missing") for line in system(r.out)
+    ), r.out
     assert "client.1 started" not in r.out
     # the server did answer (with a 404): the probe really asked
     assert any("GET /missing" in t and "404" in t for t in texts(r.out, "web.1")), r.out
@@ -180,7 +199,7 @@ def test_tcp_probe_gates_a_client(app_dir, live, mark, probe):
     r = proc.finish(timeout=20)
     assert_no_traceback(r)
     assert r.rc == 0, r
-    shown = probe.replace("$PORT", str(base))
+    shown = probe  # as written
     in_order(
         system(r.out),
         "web.1 started",
@@ -310,7 +329,8 @@ def test_probes_from_toml_with_interval_and_timeout(app_dir, mark):
     r, took = timed(lambda: run_corral("start", "-t", "1", cwd=d, timeout=20))
     assert_no_traceback(r)
     assert r.rc == 1, r
-    assert "web.1 not ready after 0.5s (file:never.flag); stopping" in system(r.out), r.out
+    # (the notice goes on with why the last attempt failed: see Probe.reason)
+    assert "web.1 not ready after 0.5s (file:never.flag" in r.out, r.out
     assert "client.1 started" not in r.out
     assert took < 3, took
     assert_nothing_left(mark)
@@ -336,7 +356,7 @@ def test_probe_that_never_passes_stops_the_group(app_dir, mark, how):
     sys_lines = system(r.out)
     in_order(
         sys_lines,
-        "web.1 not ready after 1s (file:never.flag); stopping",
+        "web.1 not ready after 1s (file:never.flag",
         "sending SIGTERM to web.1",
     )
     assert index(sys_lines, "sending SIGTERM to other.1") > index(sys_lines, "not ready")
@@ -402,8 +422,8 @@ def test_dependent_waits_for_every_instance(app_dir, mark):
     assert_no_traceback(r)
     assert r.rc == 0, r
     sys_lines = system(r.out)
-    assert index(sys_lines, "web.1 started") > index(sys_lines, "db.2 ready (file:db.2.flag)")
-    assert index(sys_lines, "web.1 started") > index(sys_lines, "db.1 ready (file:db.1.flag)")
+    assert index(sys_lines, "web.1 started") > index(sys_lines, "db.2 ready (file:$PS.flag)")
+    assert index(sys_lines, "web.1 started") > index(sys_lines, "db.1 ready (file:$PS.flag)")
     assert texts(r.out, "web.1") == ["both dbs up"]
     assert_nothing_left(mark)
 
@@ -488,3 +508,260 @@ def test_dependency_outside_the_run_is_not_waited_for(app_dir, mark):
     )
     assert r.rc == 0, r
     assert texts(r.out, "web.1") == ["web up"]
+
+
+# -- values from .env are data, never shell code or log text ------------------------
+
+SECRET_ENV = "DB_PASSWORD=x;touch pwned;false;S3CR3T\n"
+
+
+def test_dotenv_value_never_becomes_shell_code(app_dir, mark):
+    """A `$VAR` in a cmd: probe is expanded by the probe's shell, as one word:
+    `;` in the value is not a command separator, and the value never shows."""
+    d = app_dir(
+        Procfile="web: exec sleep 30\n",
+        **{
+            ".env": SECRET_ENV,
+            "corral.toml": "[processes.web]\n"
+            'ready = { probe = "cmd:test -n postgres://app:$DB_PASSWORD@localhost/db", '
+            "timeout = 1.5 }\n",
+        },
+    )
+    r = run_corral("start", "-t", "1", cwd=d, timeout=20)
+    assert_no_traceback(r)
+    assert not (d / "pwned").exists(), "a .env value ran as shell code"
+    assert "S3CR3T" not in r.out + r.err
+    assert "(cmd:test -n postgres://app:$DB_PASSWORD@localhost/db" in r.out, r.out
+    assert_nothing_left(mark)
+
+
+def test_cmd_probe_sees_the_value_and_shows_the_variable(app_dir, mark):
+    d = app_dir(
+        Procfile="web: exec sleep 30\nclient: echo go\n",
+        **{".env": SECRET_ENV},
+    )
+    probe = 'cmd:test "$DB_PASSWORD" = "x;touch pwned;false;S3CR3T"'
+    r = run_corral(
+        "start", "-t", "1", "--ready", f"web={probe}", "--after", "client:web", cwd=d, timeout=20
+    )
+    assert_no_traceback(r)
+    assert r.rc == 0, r
+    in_order(system(r.out), f"web.1 ready ({probe})", "client.1 started")
+    assert "S3CR3T" not in r.out.replace(probe, "") + r.err
+    assert not (d / "pwned").exists()
+    assert_nothing_left(mark)
+
+
+def test_tcp_target_value_never_shows(app_dir, mark):
+    """tcp/http/file targets are filled in by the probe; notices keep `$VAR`."""
+    base = free_base_port(2)
+    d = app_dir(
+        Procfile=f"web: exec python3 listener.py {base}\nclient: echo go\n",
+        **{"listener.py": LISTENER, ".env": f"WEB_ADDR=127.0.0.1\nWEB_PORT={base}\n"},
+    )
+    r = run_corral(
+        "start",
+        "-t",
+        "1",
+        "-p",
+        str(base),
+        "--ready",
+        "web=tcp:$WEB_ADDR:${WEB_PORT}",
+        "--after",
+        "client:web",
+        cwd=d,
+        timeout=20,
+    )
+    assert r.rc == 0, r
+    in_order(system(r.out), "web.1 ready (tcp:$WEB_ADDR:${WEB_PORT})", "client.1 started")
+    assert_nothing_left(mark)
+
+
+# -- load-time checks of what only the environment can tell ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("probe", "dotenv", "fragment"),
+    [
+        ("tcp:$DB_PORT", "", "$DB_PORT is not set"),
+        ("tcp:$DB_PORT", "DB_PORT=notaport\n", "port '$DB_PORT' is not a number"),
+        ("http:$HOST:1/", "HOST=a;b\n", "host '$HOST'"),
+        ("file:$DIR/flag", "", "$DIR is not set"),
+    ],
+)
+def test_probe_that_the_environment_breaks_is_a_start_error(app_dir, probe, dotenv, fragment):
+    d = app_dir(Procfile="web: exec sleep 30\n", **{".env": dotenv})
+    r = run_corral("start", "--ready", f"web={probe}", cwd=d, timeout=20)
+    line = assert_one_error(r, fragment, f"ready {probe}")
+    for value in ("notaport", "a;b"):
+        assert value not in line
+
+
+# -- host names are resolved off the loop ---------------------------------------------
+
+DNS_DROPPER = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+open("dns.up", "w").close()
+while True:
+    s.recv(4096)  # and never answer
+    with open("dns.asked", "a") as f:
+        f.write("query\\n")
+"""
+
+
+def _netns_available() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "--net", "--mount", "--", "true"], capture_output=True, timeout=20
+    )
+    return probe.returncode == 0
+
+
+needs_netns = pytest.mark.skipif(
+    not _netns_available(), reason="needs root and unshare --net --mount"
+)
+
+
+def start_in_netns(d, *args: str) -> subprocess.Popen[bytes]:
+    """corral ARGS in a new network and mount namespace: loopback up, and the
+    app's `resolv.conf` and `hosts` in place of the system's."""
+    script = (
+        'mount --bind "$1/resolv.conf" /etc/resolv.conf && mount --bind "$1/hosts" /etc/hosts '
+        '&& ip link set lo up && shift && exec "$@"'
+    )
+    return subprocess.Popen(
+        ["unshare", "--net", "--mount", "--", "sh", "-c", script, "sh", str(d), CORRAL, *args],
+        cwd=d,
+        env=base_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def read_until(proc: subprocess.Popen[bytes], fragment: str, timeout: float) -> str:
+    """corral's output up to the first line holding `fragment` (fail after `timeout`)."""
+    assert proc.stdout is not None
+    out = b""
+    deadline = time.monotonic() + timeout
+    while fragment.encode() not in out:
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, remaining))
+        if not ready:
+            raise AssertionError(f"no {fragment!r} within {timeout}s: {out.decode()}")
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            raise AssertionError(f"corral ended before {fragment!r}: {out.decode()}")
+        out += chunk
+    return out.decode()
+
+
+NETNS_FILES = {
+    # a DNS server that drops every query, and a resolver that would wait 30 s
+    "resolv.conf": "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n",
+    "hosts": "127.0.0.1 localhost\n127.0.0.1 dbhost.test\n",
+    "dns.py": DNS_DROPPER,
+}
+
+
+@needs_netns
+def test_a_host_name_that_dns_never_answers_does_not_block_the_loop(app_dir, mark):
+    """web's probe names a host the (dropping) DNS server never answers.  The
+    processes started after web still start at once, and SIGTERM acts at once:
+    no `getaddrinfo` ever runs inside corral's loop."""
+    d = app_dir(
+        Procfile="dns: exec python3 dns.py\nweb: exec sleep 30\nother: exec sleep 30\n",
+        **NETNS_FILES,
+    )
+    proc = start_in_netns(
+        d,
+        "start",
+        "-t",
+        "1",
+        "--ready",
+        "dns=file:dns.up",
+        "--ready",
+        "web=tcp:db.example:5432",
+        "--after",
+        "web:dns,other:dns",
+    )
+    try:
+        out = read_until(proc, "other.1 started", timeout=10)
+        assert "web.1 started" in out
+        # web's probe is now waiting for the DNS answer (in its own child)
+        wait_for(lambda: (d / "dns.asked").exists(), timeout=10)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert took < 4, took
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert_nothing_left(mark)
+
+
+@needs_netns
+def test_a_host_name_probe_fails_with_the_timeout(app_dir, mark):
+    d = app_dir(Procfile="dns: exec python3 dns.py\nweb: exec sleep 30\n", **NETNS_FILES)
+    proc = start_in_netns(
+        d,
+        "start",
+        "-t",
+        "1",
+        "--ready",
+        "dns=file:dns.up",
+        "--ready",
+        "web=tcp:db.example:5432",
+        "--ready-timeout",
+        "2",
+        "--after",
+        "web:dns",
+    )
+    try:
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, (out, err)
+    assert "web.1 not ready after 2s (tcp:db.example:5432" in out.decode(), out
+    assert b"Traceback" not in err
+    assert_nothing_left(mark)
+
+
+@needs_netns
+def test_a_host_name_from_etc_hosts_passes(app_dir, mark):
+    base = free_base_port(3)
+    d = app_dir(
+        Procfile=f"web: exec python3 listener.py $PORT\nclient: exec python3 connect.py {base}\n",
+        **NETNS_FILES,
+        **{"listener.py": LISTENER, "connect.py": CONNECT},
+    )
+    proc = start_in_netns(
+        d,
+        "start",
+        "-t",
+        "1",
+        "-p",
+        str(base),
+        "--ready",
+        "web=tcp:dbhost.test:$PORT",
+        "--after",
+        "client:web",
+    )
+    try:
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, (out, err)
+    in_order(system(out.decode()), "web.1 ready (tcp:dbhost.test:$PORT)", "client.1 started")
+    assert texts(out.decode(), "client.1") == ["client got hi"]
+    assert_nothing_left(mark)

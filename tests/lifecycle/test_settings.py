@@ -131,6 +131,84 @@ ERRORS = [
     ("release-timeout-bad", {}, ("--release-timeout", "x"), {}, ("x",)),
     ("release-env-bad", {}, (), {"CORRAL_RELEASE": "perhaps"}, ("perhaps",)),
     ("cycle", {}, ("--after", "web:worker", "--after", "worker:web"), {}, ("dependency cycle",)),
+    # probes that could only fail once started are load errors
+    ("probe-not-a-port", {}, ("--ready", "web=tcp:notaport"), {}, ("--ready web", "'notaport'")),
+    ("probe-port-zero", {}, ("--ready", "web=tcp:0"), {}, ("port '0'",)),
+    ("probe-port-too-big", {}, ("--ready", "web=http:65536/"), {}, ("port '65536'",)),
+    ("probe-no-port", {}, ("--ready", "web=http:localhost/health"), {}, ("port 'localhost'",)),
+    ("probe-not-utf8", {}, ("--ready", "web=log:\udcff"), {}, ("not valid UTF-8",)),
+    ("probe-cmd-not-utf8", {}, ("--ready", "web=cmd:echo \udcff"), {}, ("not valid UTF-8",)),
+    ("probe-bytes-regex", {}, ("--ready", "web=log:(?u)x"), {}, ("bad regular expression",)),
+    ("probe-huge-repeat", {}, ("--ready", "web=log:a{99999999999}"), {}, ("regular expression",)),
+    ("probe-lone-dollar", {}, ("--ready", "web=tcp:$"), {}, ("a lone $",)),
+    ("probe-credentials", {}, ("--ready", "web=http://u:p@db/"), {}, ("password",)),
+    ("probe-space", {}, ("--ready", "web=http:$PORT/a b"), {}, ("spaces",)),
+    (
+        "probe-https",
+        {},
+        ("--ready", "web=https://localhost:8443/up"),
+        {},
+        ("https probes are not supported", "cmd:curl -fsk -o /dev/null https://localhost:8443/up"),
+    ),
+    (
+        "toml-probe-nul",
+        toml('[processes.web]\nready = "cmd:true\\u0000"\n'),
+        (),
+        {},
+        ("corral.toml: processes.web.ready: the probe holds a NUL byte",),
+    ),
+    (
+        "toml-interval-tiny",
+        toml('[processes.web]\nready = { probe = "tcp:1", interval = 1e-300 }\n'),
+        (),
+        {},
+        ("processes.web.ready.interval: must be at least",),
+    ),
+    (
+        "toml-interval-inf",
+        toml('[processes.web]\nready = { probe = "tcp:1", interval = inf }\n'),
+        (),
+        {},
+        ("processes.web.ready.interval",),
+    ),
+    (
+        "toml-huge-int",
+        toml("[processes.web]\nstop_timeout = " + "9" * 400 + "\n"),
+        (),
+        {},
+        ("processes.web.stop_timeout", "too large"),
+    ),
+    ("toml-after-number", toml("[processes.web]\nafter = 5\n"), (), {}, ("processes.web.after",)),
+    ("toml-ready-number", toml("[processes.web]\nready = 3\n"), (), {}, ("processes.web.ready",)),
+    (
+        "toml-restart-number",
+        toml("[processes.web]\nrestart = 2\n"),
+        (),
+        {},
+        ("processes.web.restart",),
+    ),
+    (
+        "toml-stop-signal-array",
+        toml("[processes.web]\nstop_signal = []\n"),
+        (),
+        {},
+        ("processes.web.stop_signal: expected a signal name or number",),
+    ),
+    ("pyproject-tool-number", {"pyproject.toml": "tool = 1\n"}, (), {}, ("pyproject.toml: tool",)),
+    (
+        "pyproject-corral-number",
+        {"pyproject.toml": "[tool]\ncorral = 5\n"},
+        (),
+        {},
+        ("pyproject.toml: tool.corral must be a table",),
+    ),
+    (
+        "pyproject-processes-number",
+        {"pyproject.toml": "[tool.corral]\nprocesses = 3\n"},
+        (),
+        {},
+        ("pyproject.toml: tool.corral.processes must be a table",),
+    ),
 ]
 
 
@@ -208,6 +286,37 @@ def test_check_validates_lifecycle_options(app_dir):
     d = app_dir(Procfile=PROCFILE)
     r = run_corral("check", "--ready", "web=bogus:x", cwd=d, timeout=15)
     assert_one_error(r, "'bogus:x'", allow_stdout=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "fragment"),
+    [
+        (("--ready", "web=tcp:notaport"), {}, "'notaport'"),
+        (("--ready", "web=log:\udcff"), {}, "not valid UTF-8"),
+        (("--ready", "web=https://x/"), {}, "cmd:curl"),
+        ((), toml('[processes.web]\nready = "cmd:true\\u0000"\n'), "NUL"),
+        ((), {"pyproject.toml": "tool = 1\n"}, "pyproject.toml: tool must be a table"),
+    ],
+    ids=["port", "utf8", "https", "nul", "pyproject"],
+)
+def test_check_reports_probes_that_cannot_run(app_dir, args, files, fragment):
+    d = app_dir(Procfile=PROCFILE, **files)
+    r = run_corral("check", *args, cwd=d, timeout=15)
+    assert_one_error(r, fragment)
+
+
+def test_check_accepts_the_probe_forms(app_dir):
+    d = app_dir(Procfile=PROCFILE)
+    for probe in (
+        "http:127.0.0.1:$PORT/",
+        "http:localhost:$PORT/health",
+        "http:$PORT/health",
+        "http://db.internal:8080/health",
+        "tcp:[::1]:$PORT",
+        "tcp:db:5432",
+    ):
+        r = run_corral("check", "--ready", f"web={probe}", cwd=d, timeout=15)
+        assert r.rc == 0, (probe, r)
 
 
 def test_check_accepts_valid_settings(app_dir):
