@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from corral.errors import CorralError
 from corral.export import File, render
-from corral.export.common import expanding_word, probe_command, shell_script
+from corral.export.commands import expanding_word, probe_command, shell_script
 from corral.shell import exec_command, simple_command
 from corral.specs import Policy, ProbeSpec, RestartPolicy
 from tests.export.hostile import context, lifecycle_context

@@ -32,20 +32,11 @@ from __future__ import annotations
 
 import math
 
-from corral.export.common import (
-    PORT,
-    ProcessType,
-    Templates,
-    check,
-    dns_label,
-    dotenv_vars,
-    probe_command,
-    process_types,
-    seconds,
-    shell_script,
-    unique_labels,
-)
+from corral.export.commands import probe_command, shell_script
 from corral.export.model import ExportContext, File, Restart
+from corral.export.plan import PORT, ProcessType, check, dotenv_vars, process_types
+from corral.export.templates import Templates
+from corral.export.text import dns_label, seconds, unique_labels
 from corral.export.yaml_writer import Node, dump
 
 FILENAME = "compose.yaml"

@@ -39,23 +39,11 @@ from collections.abc import Mapping
 from string import Template
 from urllib.parse import urlsplit
 
-from corral.export.common import (
-    DNS_LABEL_MAX,
-    PORT,
-    ProcessType,
-    Templates,
-    check,
-    dns_label,
-    dotenv_vars,
-    http_url,
-    probe_command,
-    process_types,
-    shell_script,
-    tcp_address,
-    unique_labels,
-    whole_seconds,
-)
+from corral.export.commands import http_url, probe_command, shell_script, tcp_address
 from corral.export.model import ExportContext, File
+from corral.export.plan import PORT, ProcessType, check, dotenv_vars, process_types
+from corral.export.templates import Templates
+from corral.export.text import DNS_LABEL_MAX, dns_label, unique_labels, whole_seconds
 from corral.export.yaml_writer import Node, dump_all
 
 LISTENING = ("web",)

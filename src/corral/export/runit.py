@@ -34,15 +34,10 @@ from __future__ import annotations
 
 import shlex
 
-from corral.export.common import (
-    Instance,
-    Templates,
-    check,
-    instance_env,
-    instances,
-    seconds,
-)
 from corral.export.model import ExportContext, File, Restart
+from corral.export.plan import Instance, check, instance_env, instances
+from corral.export.templates import Templates
+from corral.export.text import seconds
 from corral.shell import exec_command
 
 EXECUTABLE = 0o755

@@ -39,18 +39,11 @@ import re
 import shlex
 
 from corral.errors import CorralError
-from corral.export.common import (
-    ProcessType,
-    Templates,
-    check,
-    instance_env,
-    instances,
-    levels,
-    process_types,
-    shell_script,
-    whole_seconds,
-)
+from corral.export.commands import shell_script
 from corral.export.model import ExportContext, File, Restart
+from corral.export.plan import ProcessType, check, instance_env, instances, levels, process_types
+from corral.export.templates import Templates
+from corral.export.text import whole_seconds
 
 AUTORESTART: dict[Restart, str] = {"on-failure": "unexpected", "always": "true", "no": "false"}
 DEFAULT_PRIORITY = 999  # supervisord's

@@ -29,19 +29,12 @@ from __future__ import annotations
 
 import re
 
-from corral.export.common import (
-    Instance,
-    ProcessType,
-    Templates,
-    check,
-    instance_env,
-    instances,
-    probe_command,
-    process_types,
-    seconds,
-)
-from corral.export.common import shell_script as make_script
+from corral.export.commands import probe_command
+from corral.export.commands import shell_script as make_script
 from corral.export.model import ExportContext, File, Restart
+from corral.export.plan import Instance, ProcessType, check, instance_env, instances, process_types
+from corral.export.templates import Templates
+from corral.export.text import seconds
 from corral.shell import simple_command
 
 RESTART: dict[Restart, str] = {"on-failure": "on-failure", "always": "always", "no": "no"}

@@ -1,0 +1,101 @@
+"""The shell text the exported files run: the `sh -c` script of a process
+and a readiness probe as a check command (exit 0: ready).
+
+Owned apart from the formats: each format then quotes this text for its own
+syntax (`corral.export.systemd` and the others).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import string
+from collections.abc import Mapping
+
+from corral.shell import exec_command
+from corral.specs import ProbeSpec
+
+
+def shell_script(command: str, exports: Mapping[str, str] | None = None) -> str:
+    """The `sh -c` script: export what the target cannot carry, then the command.
+
+    A simple command is run with `exec`, which makes the app the supervised
+    process (no shell left in between to receive the stop signal and orphan
+    it).  Anything else (`cd x && cmd`, `FOO=1 cmd`, `a; b`, a pipeline) runs
+    as written under the shell: each format then signals the whole process
+    group (see `corral.export`).  The values are single-quoted, so the shell
+    takes them literally.
+    """
+    prefix = "".join(f"export {k}={shlex.quote(v)}; " for k, v in (exports or {}).items())
+    return f"{prefix}{exec_command(command)}"
+
+
+# -- readiness checks as shell commands -----------------------------------------
+
+TCP_CHECK = (
+    "if command -v nc >/dev/null 2>&1; then nc -z -w 2 {host} {port}; "
+    "else bash -c ': <\"/dev/tcp/$0/$1\"' {host} {port}; fi"
+)
+HTTP_CHECK = (
+    "if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null {url}; "
+    "elif command -v wget >/dev/null 2>&1; then wget -q -O /dev/null {url}; "
+    "else python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "
+    "{url}; fi"
+)
+
+
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:@%+,=-]+")
+
+
+def _dq_literal(text: str) -> str:
+    return re.sub(r'([\\"`$])', r"\\\1", text)
+
+
+def expanding_word(text: str) -> str:
+    """A double-quoted sh word for a probe target: its `$VAR` and `${VAR}` are
+    expanded by the shell at check time from the process's environment (as
+    `corral start` expands them from the instance's), `$$` is a literal `$`,
+    and everything else is literal.  Plain text stays unquoted."""
+    if _PLAIN_WORD.fullmatch(text):
+        return text
+    out = ['"']
+    pos = 0
+    for match in string.Template.pattern.finditer(text):
+        out.append(_dq_literal(text[pos : match.start()]))
+        name = match.group("named") or match.group("braced")
+        out.append("${" + name + "}" if name else "\\$")
+        pos = match.end()
+    out.append(_dq_literal(text[pos:]))
+    out.append('"')
+    return "".join(out)
+
+
+def http_url(target: str) -> str:
+    """The URL of an `http:` probe target (`$PORT/health` is on 127.0.0.1)."""
+    return target if "://" in target else "http://127.0.0.1:" + target
+
+
+def tcp_address(target: str) -> tuple[str, str]:
+    """(host, port) of a `tcp:[HOST:]PORT` target; host 127.0.0.1 when absent."""
+    host, _, port = target.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", port
+
+
+def probe_command(probe: ProbeSpec) -> str | None:
+    """One attempt of a readiness probe as a sh command (exit 0: ready), or None
+    for a `log:` probe, which watches output only corral sees.
+
+    tcp: `nc -z`, else bash's /dev/tcp; http: curl, else wget, else python3
+    (2xx, and with curl and wget also 3xx, count as ready); file: `test -e`;
+    cmd: the command itself.
+    """
+    if probe.kind == "tcp":
+        host, port = tcp_address(probe.target)
+        return TCP_CHECK.format(host=expanding_word(host), port=expanding_word(port))
+    if probe.kind == "http":
+        return HTTP_CHECK.format(url=expanding_word(http_url(probe.target)))
+    if probe.kind == "file":
+        return f"test -e {expanding_word(probe.target)}"
+    if probe.kind == "cmd":
+        return probe.target
+    return None
