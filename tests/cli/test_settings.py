@@ -15,47 +15,61 @@ from tests.support import TIME, run_corral
 
 # -- CORRAL_TIMEOUT -----------------------------------------------------------
 
-# `stub` ignores SIGTERM; `quick` exits 7 once stub's trap is in place.
-STUBBORN = (
-    "stub: trap '' TERM; touch stub.ready; sleep 30\n"
-    "quick: while [ ! -e stub.ready ]; do sleep 0.02; done; exit 7\n"
-)
+
+# `stub` survives SIGTERM (only its `sleep` dies of it) and logs it to stub.log;
+# `quick` exits 7 once stub's trap is in place.
+def stubborn(on_term: str = "echo TERM >> stub.log") -> str:
+    return (
+        f"stub: trap '{on_term}' TERM; : > stub.ready; while :; do sleep 1; done\n"
+        "quick: until [ -e stub.ready ]; do sleep 0.02; done; exit 7\n"
+    )
+
+
+STUBBORN = stubborn()
 
 
 def grace_of(live, d, *args, env=None) -> float:
-    """Seconds between `sending SIGTERM to stub.1` and `sending SIGKILL to stub.1`."""
+    """Seconds between `sending SIGTERM to stub.1` and `sending SIGKILL to stub.1`
+    (an upper bound on the grace: lines can only arrive late).  The stub must
+    have logged its SIGTERM: it was not SIGKILLed at once."""
+    for name in ("stub.ready", "stub.log"):
+        (d / name).unlink(missing_ok=True)
     proc = live("start", *args, cwd=d, env=env)
     term = proc.wait_line("sending SIGTERM to stub.1", timeout=10)
     kill = proc.wait_line("sending SIGKILL to stub.1", timeout=8)
     r = proc.finish(timeout=5)
     assert r.rc == 7, r
+    assert (d / "stub.log").read_text() == "TERM\n", r.out
     return kill - term
 
 
 def test_corral_timeout_from_os_environment(live, app_dir):
     d = app_dir(Procfile=STUBBORN)
-    assert 0.3 <= grace_of(live, d, env={"CORRAL_TIMEOUT": "1"}) < 3
+    assert grace_of(live, d, env={"CORRAL_TIMEOUT": "1"}) < 3
 
 
 def test_corral_timeout_dotenv_beats_os(live, app_dir):
     d = app_dir(Procfile=STUBBORN, **{".env": "CORRAL_TIMEOUT=1\n"})
-    assert 0.3 <= grace_of(live, d, env={"CORRAL_TIMEOUT": "30"}) < 3
+    assert grace_of(live, d, env={"CORRAL_TIMEOUT": "30"}) < 3
 
 
 def test_timeout_option_beats_dotenv_and_os(live, app_dir):
     d = app_dir(Procfile=STUBBORN, **{".env": "CORRAL_TIMEOUT=30\n"})
-    assert 0.3 <= grace_of(live, d, "-t", "1", env={"CORRAL_TIMEOUT": "30"}) < 3
-    (d / "stub.ready").unlink()
-    assert 0.3 <= grace_of(live, d, "--timeout", "1", env={"CORRAL_TIMEOUT": "30"}) < 3
+    assert grace_of(live, d, "-t", "1", env={"CORRAL_TIMEOUT": "30"}) < 3
+    assert grace_of(live, d, "--timeout", "1", env={"CORRAL_TIMEOUT": "30"}) < 3
 
 
 def test_default_timeout_is_five_seconds(live, app_dir):
-    d = app_dir(Procfile=STUBBORN)
+    # the stub's own clock proves the wait was long: 3 s after its SIGTERM it
+    # was still alive to log it (SIGKILL only after that); the upper bound
+    # on the line times says it was not much longer than 5 s
+    d = app_dir(Procfile=stubborn("echo TERM >> stub.log; sleep 3; echo 3s later >> stub.log"))
     proc = live("start", cwd=d)
     term = proc.wait_line("sending SIGTERM to stub.1", timeout=10)
     kill = proc.wait_line("sending SIGKILL to stub.1", timeout=10)
-    assert 4.5 <= kill - term < 7.5
+    assert kill - term < 7.5
     assert proc.finish(timeout=5).rc == 7
+    assert (d / "stub.log").read_text() == "TERM\n3s later\n"
 
 
 # -- CORRAL_CONCURRENCY -------------------------------------------------------
@@ -98,7 +112,7 @@ def test_bad_concurrency_from_environment_is_an_error(app_dir):
 # -- output settings ----------------------------------------------------------
 
 ORDERED = (
-    "web: echo web says; touch w.done; sleep 30\n"
+    "web: echo web says; : > w.done; sleep 30\n"
     "worker: while [ ! -e w.done ]; do sleep 0.02; done; echo worker says\n"
 )
 
