@@ -190,11 +190,13 @@ class Probe:
     def _timed_out(self) -> None:
         if self.done:
             return
+        # the last finished attempt's failure says the most; without one,
+        # what the attempt still running is doing
         if self.spec.kind == "log":
             self.reason = self.reason or "no matching line"
-        elif self._pid is not None and self.spec.kind == "cmd":
+        elif self.reason is None and self._pid is not None and self.spec.kind == "cmd":
             self.reason = "the check command was still running"
-        elif self._pid is not None or self._sock is not None:
+        elif self.reason is None and (self._pid is not None or self._sock is not None):
             self.reason = "no answer yet"
         self.cancel()
         self.on_timeout()

@@ -256,6 +256,18 @@ def test_cmd_probe_still_running_at_the_timeout_is_killed() -> None:
     assert probe.reason == "the check command was still running"
 
 
+def test_timeout_keeps_the_last_finished_attempts_reason() -> None:
+    """An attempt still running at the timeout says less than the one before."""
+    probe, host, outcome = make("cmd", "check", interval=0.5, timeout=2)
+    probe.start()
+    host.finish(host.last_pid(), 3)
+    host.advance(0.5)  # the second attempt starts, and hangs
+    second = host.last_pid()
+    host.advance(1.5)
+    assert outcome.timeouts == 1 and host.killed == [second]
+    assert probe.reason == "exit status 3"
+
+
 def test_cmd_probe_that_cannot_start_fails_with_the_reason() -> None:
     probe, host, outcome = make("cmd", "true", timeout=1)
 
