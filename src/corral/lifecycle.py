@@ -15,7 +15,11 @@ is not UTF-8, `tcp:notaport`, a port out of 1-65535, a bad regex: see
 `ProbeSpec.validate`).  `https:` probes are refused with the alternative
 (`cmd:curl ...`): the loop checks readiness without TLS.  Each error is one
 line naming where the value came from: `corral.toml: processes.web.after`,
-`pyproject.toml: tool.corral.processes.web.ready`, or `--ready web`.
+`pyproject.toml: tool.corral.processes.web.ready`, or `--ready web`.  What
+only an instance's environment can tell (an unset `$VAR` in a probe, a
+`$PORT` that is not a port) is checked by the formation, still before
+anything starts.  Long but finite durations are accepted: the supervisor
+clamps its waits.
 
 A Procfile with no settings gives every type the default `Policy`: the plain
 first-exit-stops-everything behaviour.  The one implicit rule is Heroku's
@@ -136,8 +140,9 @@ def _toml() -> ModuleType:
 def _from_table(data: Mapping[str, Any], label: str, table: str = "") -> Settings:
     unknown = set(data) - {"processes", RELEASE}
     if unknown:
+        where = f"{label}: {table[:-1]}" if table else label
         raise CorralError(
-            f"{label}: {table}unknown section {sorted(unknown)[0]!r} (use processes, release)"
+            f"{where}: unknown section {sorted(unknown)[0]!r} (use processes, release)"
         )
     settings = Settings(source=label, table=table)
     processes = data.get("processes", {})

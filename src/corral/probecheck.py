@@ -46,6 +46,7 @@ KIND, HOST, PORT, PATH, BUDGET = (
     "CORRAL_CHECK_BUDGET",
 )
 READ_LIMIT = 1 << 16  # an answer without a status line within this is not HTTP
+MAX_BUDGET = 86400.0  # setitimer and socket timeouts overflow on huge values
 
 READY = 0
 BAD_CALL = 2
@@ -155,6 +156,7 @@ def check(environ: Mapping[str, str]) -> int:
         return BAD_CALL
     if kind not in ("tcp", "http") or not budget > 0:
         return BAD_CALL
+    budget = min(budget, MAX_BUDGET)
     deadline = time.monotonic() + budget
     # SIGALRM at its default action ends us even inside libc's resolver
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})

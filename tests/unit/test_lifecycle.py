@@ -157,6 +157,7 @@ def check_file(tmp_path: Path, name: str, text: str) -> str:
         ("[tool.corral]\nprocesses = 3\n", ("pyproject.toml: tool.corral.processes must be",)),
         ("[tool.corral.processes]\nweb = 3\n", ("tool.corral.processes.web must be a table",)),
         ("[tool.corral]\nrelease = 3\n", ("tool.corral.release takes",)),
+        ("[tool.corral.proceses]\n", ("pyproject.toml: tool.corral: unknown section 'proceses'",)),
         (
             "[tool.corral.processes.web]\nafter = 5\n",
             ("pyproject.toml: tool.corral.processes.web.after: expected a list",),

@@ -755,6 +755,11 @@ def test_checker_tcp(listener: socket.socket) -> None:
     assert probecheck.reason(code, "h", 1) == "connection refused"
 
 
+def test_checker_takes_a_huge_budget(listener: socket.socket) -> None:
+    params = {**checker_params("tcp", port_of(listener)), probecheck.BUDGET: "1e300"}
+    assert run_checker(**params) == 0
+
+
 def test_checker_bad_call() -> None:
     assert run_checker() == probecheck.BAD_CALL
     assert run_checker(**checker_params("udp", 1)) == probecheck.BAD_CALL
