@@ -229,13 +229,13 @@ class Probe:
         addresses = _numeric(endpoint)
         if addresses is None:
             # a host name: resolving it could block, so the check runs in a child
-            self._spawn(checker_command(), {**self.env, **self._check_env(endpoint)})
+            self._spawn(checker_command(), {**self.env, **self._checker_env(endpoint)})
             return
         self._addresses = addresses
         self._stall = self.host.call_later(self.budget, self._stalled)
         self._connect_next(f"cannot connect to {endpoint.address}")
 
-    def _check_env(self, endpoint: Endpoint) -> dict[str, str]:
+    def _checker_env(self, endpoint: Endpoint) -> dict[str, str]:
         return {
             probecheck.KIND: self.spec.kind,
             probecheck.HOST: endpoint.address,
