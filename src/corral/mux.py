@@ -193,7 +193,7 @@ class Style:
     live_partials: bool = False
 
 
-class OutputError(Exception):
+class OutputError(OSError):
     """Writing our output failed for a reason other than the reader leaving
     (ENOSPC, EFBIG, ...): the output is closed, nothing more can be shown."""
 
@@ -227,6 +227,7 @@ class Writer:
         self.pending = 0
         self._own_fd = False  # `fd` is a description this writer opened
         self._socket: socket.socket | None = None
+        self._send_flags = 0
         self._poll: select.poll | None = None
         self._write: Callable[[list[bytes | memoryview]], int] = self._writev
         if nonblocking:
@@ -250,9 +251,19 @@ class Writer:
             import socket
 
             try:
-                self._socket = socket.socket(fileno=os.dup(fd))
+                copy = os.dup(fd)
             except OSError:
                 return
+            try:
+                own = socket.socket(fileno=copy)
+            except OSError:
+                os.close(copy)
+                return
+            if own.type != socket.SOCK_STREAM:  # datagrams: keep writes as they were
+                own.close()
+                return
+            self._socket = own
+            self._send_flags = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
             self._write = self._send
         # regular files, devices: blocking writes (no EAGAIN from those)
 
@@ -319,17 +330,36 @@ class Writer:
         return os.writev(self.fd, batch)
 
     def _send(self, batch: list[bytes | memoryview]) -> int:
-        import socket
-
         assert self._socket is not None
-        return self._socket.sendmsg(batch, (), socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        return self._socket.sendmsg(batch, (), self._send_flags)
 
     def _write_polled(self, batch: list[bytes | memoryview]) -> int:
-        """A pipe we must not make non-blocking: write only into a free slot."""
+        """A pipe we must not make non-blocking: write only what fits now.
+
+        Writable means one free slot: `PIPE_BUF` bytes fit in it.  An empty
+        pipe takes its whole size.  (A neighbour writing at the same moment
+        can still make this wait, but only until the reader reads.)
+        """
+        import fcntl
+        import termios
+
         assert self._poll is not None
         if not self._poll.poll(0):
             raise BlockingIOError(errno.EAGAIN, "pipe full")
-        return os.write(self.fd, batch[0][:PIPE_BUF])
+        room = PIPE_BUF
+        try:
+            if not int.from_bytes(fcntl.ioctl(self.fd, termios.FIONREAD, bytes(4)), "little"):
+                room = fcntl.fcntl(self.fd, fcntl.F_GETPIPE_SZ)
+        except OSError:
+            pass
+        fits: list[bytes | memoryview] = []
+        for chunk in batch:
+            if len(chunk) >= room:
+                fits.append(chunk[:room])
+                break
+            fits.append(chunk)
+            room -= len(chunk)
+        return os.writev(self.fd, fits)
 
     def _fail(self, exc: OSError) -> BrokenPipeError | OutputError:
         self._discard()

@@ -582,6 +582,18 @@ def test_writer_on_a_socket_uses_per_call_nonblocking_sends() -> None:
         assert received == payload
 
 
+def test_writer_on_a_datagram_socket_keeps_one_write_per_flush() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with ours, theirs:
+        writer = Writer(ours.fileno(), nonblocking=True)
+        writer.append(b"one\n")
+        writer.append(b"two\n")
+        writer.flush()
+        assert writer.pending == 0 and os.get_blocking(ours.fileno())
+        assert theirs.recv(100) == b"one\ntwo\n"
+        writer.close()
+
+
 def test_finish_waits_for_a_slow_reader(pipe: tuple[int, int]) -> None:
     r, wfd = pipe
     writer = Writer(wfd, nonblocking=True)
@@ -613,7 +625,7 @@ def test_a_full_disk_is_an_output_error_that_closes_the_writer() -> None:
             writer.flush()
         assert caught.value.errno == errno.ENOSPC
         assert caught.value.strerror == os.strerror(errno.ENOSPC)
-        assert not isinstance(caught.value, OSError)  # not mistaken for a broken pipe
+        assert not isinstance(caught.value, BrokenPipeError)  # not mistaken for the reader leaving
         assert writer.closed and writer.pending == 0 and writer.error is caught.value
         writer.append(b"more\n")
         writer.flush()  # reported once; the rest is discarded
