@@ -104,7 +104,7 @@ def test_untorn_when_stdout_is_slow(app_dir: Callable[..., Path]) -> None:
     assert_every_line_once_in_order(b"".join(chunks), 16, count)
 
 
-def test_a_one_mebibyte_line_stays_one_line(app_dir: Callable[..., Path]) -> None:
+def test_a_one_mebibyte_line_arrives_whole(app_dir: Callable[..., Path]) -> None:
     root = app_dir(
         Procfile=(
             f"big: {PY} -c \"import sys; sys.stdout.write('A' * (1 << 20) + '\\\\n')\"; sleep 0.3\n"
@@ -112,13 +112,14 @@ def test_a_one_mebibyte_line_stays_one_line(app_dir: Callable[..., Path]) -> Non
         )
     )
     result = run_corral("start", "--no-colour", "-t", "1", cwd=root)
+    # written in pieces of at most 64 KiB (corral holds no more of one line),
+    # each piece under big.1's prefix or continuing its output line
     big = [
-        line
+        line.split("| ", 1)[1]
         for line in result.lines
         if line.startswith(tuple("0123456789")) and "big.1" in line and "AAAA" in line
     ]
-    assert len(big) == 1
-    assert big[0].endswith("| " + "A" * (1 << 20))
+    assert "".join(big) == "A" * (1 << 20)
     assert sum(1 for line in result.lines if re.search(r"chatty\.1 +\| chat\d$", line)) == 5
 
 
@@ -145,30 +146,72 @@ def test_invalid_utf8_and_carriage_returns(app_dir: Callable[..., Path]) -> None
     assert proc.returncode == 0
 
 
-def test_partial_line_is_shown_before_the_rest_arrives(app_dir: Callable[..., Path]) -> None:
-    root = app_dir(Procfile="prompt: printf 'Password: '; sleep 3; echo; echo done\n")
+def test_a_paused_line_stays_whole_on_a_pipe(app_dir: Callable[..., Path]) -> None:
+    """On a pipe a pause never splits a line: `Password: ` waits for its rest."""
+    root = app_dir(Procfile="prompt: printf 'Password: '; : > asked; sleep 1; echo ok; echo done\n")
     proc = start_piped(root, "--no-timestamp")
     assert proc.stdout is not None
     try:
-        started = time.monotonic()
-        os.set_blocking(proc.stdout.fileno(), False)
-        received = b""
-
-        def partial_shown() -> bool:
-            nonlocal received
-            with contextlib.suppress(BlockingIOError):
-                received += os.read(proc.stdout.fileno(), 4096)  # type: ignore[union-attr]
-            return b"prompt.1 | Password: \n" in received
-
-        wait_for(partial_shown, timeout=2.5)
-        assert time.monotonic() - started < 2.5  # long before the sleep ends
-        assert b"done" not in received
-        proc.wait(timeout=10)
-        received += proc.stdout.read()
+        wait_for(lambda: (root / "asked").exists(), timeout=10)
+        out, _ = proc.communicate(timeout=20)
     finally:
         proc.kill()
         proc.wait()
-    assert b"prompt.1 | done\n" in received
+    lines = out.split(b"\n")
+    assert b"prompt.1 | Password: ok" in lines, out
+    assert b"prompt.1 | done" in lines, out
+    assert not any(line.endswith(b"| ") for line in lines), out  # no empty record
+
+
+def test_a_paused_line_shows_at_once_on_a_terminal(app_dir: Callable[..., Path]) -> None:
+    """On a terminal a prompt is shown while it waits, and its rest continues
+    the same output line: no empty prefixed line when the newline comes."""
+    root = app_dir(Procfile="prompt: printf 'Password: '; : > asked; sleep 3; echo ok\n")
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [CORRAL, "start", "--no-colour", "--no-timestamp", "-t", "1"],
+        cwd=root,
+        env=base_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    received = b""
+
+    def read_some() -> None:
+        nonlocal received
+        with contextlib.suppress(OSError):
+            while select_ready(master):
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    return
+                received += chunk
+
+    try:
+        wait_for(lambda: (root / "asked").exists(), timeout=10)
+
+        def prompt_shown() -> bool:
+            read_some()
+            return b"prompt.1 | Password: " in received
+
+        wait_for(prompt_shown, timeout=2.5)  # the child sleeps 3 s more
+        assert b"ok" not in received
+        proc.wait(timeout=20)
+        read_some()
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+    text = received.replace(b"\r\n", b"\n")
+    assert b"prompt.1 | Password: ok\n" in text, received
+    assert b"prompt.1 | \n" not in text, received
+
+
+def select_ready(fd: int) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], 0.05)[0])
 
 
 def test_json_lines_schema(app_dir: Callable[..., Path]) -> None:
