@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -64,6 +65,25 @@ FORWARDED = frozenset(
     }
 )
 HANDLED = frozenset({*TERMINATING, *FORWARDED, signal.SIGCHLD})
+# Synchronous faults: a handler that returns would re-run the faulting
+# instruction forever, so `corral run` relays these (when sent with kill)
+# through a signalfd while they stay blocked; a real fault in corral is
+# delivered by the kernel whatever the mask, and still kills it.
+FAULTS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL})
+# `corral run` relays every signal an init should: everything catchable but
+# the job-control signals and the faults above (which come by the signalfd).
+RELAYED_BY_RUN = frozenset(
+    {
+        *HANDLED,
+        signal.SIGCONT,
+        signal.SIGURG,
+        signal.SIGPIPE,
+        signal.SIGXFSZ,
+        signal.SIGABRT,
+        signal.SIGTRAP,
+        signal.SIGSYS,
+    }
+)
 # Ignored by corral itself, default again in its children.
 JOB_CONTROL = frozenset({signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 # Python ignores these for itself at start-up; we cannot know what corral was
@@ -118,12 +138,13 @@ class ChildSignals:
     mask: frozenset[int] = frozenset()
     default: frozenset[int] = PYTHON_IGNORED
     ignored: frozenset[int] = frozenset()  # the ones corral set to SIG_IGN
+    blocked: frozenset[int] = frozenset()  # the ones corral blocks for itself (FAULTS)
 
     @property
     def needs_hook(self) -> bool:
         """Whether exec alone (plus Popen's `restore_signals`, which resets
         SIGPIPE and SIGXFSZ) would leave the child with something else."""
-        return bool(self.mask or self.ignored)
+        return bool(self.mask or self.ignored or self.blocked)
 
 
 def name(signum: int) -> str:
@@ -161,7 +182,9 @@ class SignalPipe:
     last call, in arrival order; `children` is the state to give children.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, relay_all: bool = False) -> None:
+        self.relay_all = relay_all  # `corral run`: RELAYED_BY_RUN, and FAULTS by `faults`
+        self.faults: FaultPipe | None = None
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
@@ -174,9 +197,11 @@ class SignalPipe:
         self._saved_fd = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
         reset: set[int] = set(PYTHON_IGNORED)
         ignore = {signal.SIGTTOU} if _tostop() else set()
-        for signum in sorted(HANDLED | JOB_CONTROL):
+        handled = RELAYED_BY_RUN if self.relay_all else HANDLED
+        for signum in sorted(handled | JOB_CONTROL):
             previous = signal.getsignal(signum)
-            if previous == signal.SIG_IGN and signum != signal.SIGCHLD:
+            ours = signum == signal.SIGCHLD or (self.relay_all and signum in PYTHON_IGNORED)
+            if previous == signal.SIG_IGN and not ours:
                 continue  # ignored by whoever started us: keep it so (see module doc)
             self._saved[signum] = previous
             signal.signal(signum, signal.SIG_IGN if signum in ignore else _noop)
@@ -186,13 +211,20 @@ class SignalPipe:
         # during the imports) is delivered here and lands in the socket.
         current = set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
         inherited = early_mask if early_mask is not None else current
-        self._saved_mask = set(signal.pthread_sigmask(signal.SIG_SETMASK, set(inherited) - HANDLED))
+        self._saved_mask = set(signal.pthread_sigmask(signal.SIG_SETMASK, set(inherited) - handled))
+        blocked: frozenset[int] = frozenset()
+        if self.relay_all:
+            self.faults = FaultPipe.open()
+            if self.faults is not None:
+                blocked = FAULTS - frozenset(inherited)
         self.children = ChildSignals(
-            frozenset(inherited), frozenset(reset), frozenset(ignore & reset)
+            frozenset(inherited), frozenset(reset), frozenset(ignore & reset), blocked
         )
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.faults is not None:
+            self.faults.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, self._saved_mask)
         for signum, previous in self._saved.items():
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
@@ -214,6 +246,60 @@ class SignalPipe:
             if not data:
                 return received
             received.extend(data)
+
+
+class FaultPipe:
+    """FAULTS blocked and read through a signalfd (Linux), for `corral run`.
+
+    Blocked, a SIGSEGV sent with kill() waits in the signalfd, from which the
+    loop reads and relays it; a real fault is forced through by the kernel
+    (a blocked synchronous fault is delivered with its default action), so
+    corral still crashes on a bug of its own instead of looping on it.
+    """
+
+    SIGINFO_SIZE = 128  # struct signalfd_siginfo
+    SFD_NONBLOCK, SFD_CLOEXEC = 0o4000, 0o2000000
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def open(cls) -> FaultPipe | None:
+        """Block FAULTS and make their signalfd; None where there is none."""
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            signalfd = libc.signalfd
+        except (OSError, AttributeError):
+            return None
+        words = (ctypes.c_ulong * (1024 // (8 * ctypes.sizeof(ctypes.c_ulong))))()
+        bits = 8 * ctypes.sizeof(ctypes.c_ulong)
+        for signum in FAULTS:
+            words[(signum - 1) // bits] |= 1 << ((signum - 1) % bits)
+        signal.pthread_sigmask(signal.SIG_BLOCK, FAULTS)
+        fd = signalfd(-1, ctypes.byref(words), cls.SFD_NONBLOCK | cls.SFD_CLOEXEC)
+        if fd < 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FAULTS)
+            return None
+        return cls(fd)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def drain(self) -> list[int]:
+        received: list[int] = []
+        while True:
+            try:
+                info = os.read(self.fd, self.SIGINFO_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return received
+            if len(info) < 4:
+                return received
+            received.append(int.from_bytes(info[:4], sys.byteorder))
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def send(target: int, signum: int, group: bool) -> bool:

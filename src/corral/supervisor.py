@@ -78,6 +78,7 @@ class Supervisor:
         send: Callable[[int, int, bool], bool] = sig.send,
     ) -> None:
         self.specs = {spec.name: spec for spec in specs}
+        self.relay = relay
         self.core: Controller = (RunController if relay else Controller)(specs, grace)
         self.sink = sink
         self.spawn = spawn
@@ -105,10 +106,13 @@ class Supervisor:
     # -- the loop -------------------------------------------------------------
 
     def run(self) -> int:
-        with SignalPipe() as signals:
+        with SignalPipe(relay_all=self.relay) as signals:
             self._signals = signals
             self._child_signals = signals.children
             self.reactor.watch(signals, selectors.EVENT_READ, lambda mask: self._on_signals())
+            faults = signals.faults
+            if faults is not None:  # `corral run`: SIGSEGV & co. sent with kill()
+                self.reactor.watch(faults, selectors.EVENT_READ, lambda mask: self._relay(faults))
             try:
                 self._loop()
                 self.pump.finish()
@@ -215,7 +219,10 @@ class Supervisor:
 
     def _on_signals(self) -> None:
         assert self._signals is not None
-        for signum in self._signals.drain():
+        self._relay(self._signals)
+
+    def _relay(self, source: sig.SignalPipe | sig.FaultPipe) -> None:
+        for signum in source.drain():
             self._handle(policy.Signal(signum))
 
     # -- children -----------------------------------------------------------------
