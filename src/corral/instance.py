@@ -73,6 +73,7 @@ class Instance:
     announced: bool = False  # its "waiting for" line was shown
     leader_code: int = 0
     final: State = S.EXITED  # what STOPPING/KILLING end in
+    final_reported: bool = False  # that end was shown already (an exit before the stop)
 
     @property
     def name(self) -> str:

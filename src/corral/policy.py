@@ -213,6 +213,7 @@ class Controller:
         self._sequence = itertools.count()
         self._out: list[Action] = []
         self._now = 0.0
+        self._stop_signals = 0  # SIGTERM/SIGINT... received: a second one kills at once
 
     # -- the interface --------------------------------------------------------
 
@@ -376,12 +377,17 @@ class Controller:
             self._stopped(inst, inst.group_code(last_code))
 
     def _stopped(self, inst: Instance, code: int) -> None:
-        """While stopping: the instance and its whole group are gone."""
+        """While stopping: the instance and its whole group are gone.
+
+        Its `stopped` line is shown once: not again for a group that outlived
+        an exit already reported (`final` is then where it was).
+        """
+        reported = inst.state in (S.STOPPING, S.KILLING) and inst.final_reported
         if inst.state in (S.STOPPING, S.KILLING):
             inst.to(inst.final)
         elif inst.state in RUNNING:
             inst.to(S.EXITED)
-        if inst.state is S.EXITED:
+        if inst.state is S.EXITED and not reported:
             self._notice(f"{inst.name} stopped (rc={code})", "exited", process=inst.name, rc=code)
         self._advance_stop()
 
@@ -420,10 +426,11 @@ class Controller:
         name = signame(signum)
         if signum in TERMINATING:
             self._notice(f"{name} received", "signal", signal=name)
-            if self.phase is Phase.RUNNING:
-                self._stop_with(128 + signum)
-            else:
+            self._stop_signals += 1
+            if self._stop_signals > 1:
                 self._kill_all()  # a second one: no more patience
+            else:  # the first (an exit may have started the stop already)
+                self._stop_with(128 + signum)
             return
         live = [i for i in self.instances.values() if i.group_alive]
         names = ", ".join(i.name for i in live) or "nobody"
@@ -530,6 +537,7 @@ class Controller:
             if self._dependents[inst.kind] & live_kinds:
                 continue  # a process that depends on it is still running
             inst.final = S.DONE if inst.state is S.DONE else S.EXITED
+            inst.final_reported = inst.state in (S.DONE, S.EXITED)  # its exit was shown
             inst.to(S.STOPPING)
             stop = inst.spec.stop_signal
             self._notice(
@@ -556,6 +564,7 @@ class Controller:
             return
         if inst.state not in (S.STOPPING, S.KILLING):
             inst.final = S.DONE if inst.state is S.DONE else S.EXITED
+            inst.final_reported = inst.state in (S.DONE, S.EXITED)
         inst.to(S.KILLING)
         self._notice(
             f"sending SIGKILL to {inst.name} ({self._pid_text(inst)})",
