@@ -226,13 +226,15 @@ def test_shutdown_of_stubborn_chain_is_bounded(app, live, mark):
         "sending SIGKILL to db.1",
         "db.1 stopped (rc=137)",
     )
+    # each got its SIGTERM and was still alive to log it: not SIGKILLed at once
+    assert [(n, w) for n, w, _ in _events(d)] == [("web", "SIGTERM"), ("db", "SIGTERM")]
+    # upper bounds only (lines can arrive late, never early): 0.5 s graces
     term_web = proc.time_of("sending SIGTERM to web.1")
     kill_web = proc.time_of("sending SIGKILL to web.1")
     term_db = proc.time_of("sending SIGTERM to db.1")
     kill_db = proc.time_of("sending SIGKILL to db.1")
-    assert 0.3 <= kill_web - term_web < 1.5, kill_web - term_web
-    assert 0.3 <= kill_db - term_db < 1.5, kill_db - term_db
-    assert proc.proc.returncode is not None
+    assert kill_web - term_web < 1.5, kill_web - term_web
+    assert kill_db - term_db < 1.5, kill_db - term_db
     assert kill_db - term_web < 3
     assert_nothing_left(mark)
 
@@ -264,12 +266,14 @@ def test_per_process_stop_timeout(app, live, mark, case):
     assert_no_traceback(r)
     assert r.rc == 143, r
     sys_lines = system(r.out)
+    in_order(sys_lines, "sending SIGTERM to worker.1", "sending SIGKILL to worker.1")
     term = proc.time_of("sending SIGTERM to worker.1")
     kill = proc.time_of("sending SIGKILL to worker.1")
-    assert 0.35 <= kill - term < 1.2, kill - term
+    assert kill - term < 1.2, kill - term  # its own 0.5 s, not the global 4 s
     assert "worker.1 stopped (rc=137)" in sys_lines
     assert "sending SIGKILL to other.1" not in r.out, r.out
     assert "other.1 stopped (rc=3)" in sys_lines, sys_lines  # it finished on its own
+    # worker got its SIGTERM and was still alive to log it: not SIGKILLed at once
     assert (d / "worker.sig").read_text() == "SIGTERM\n"
     assert took < 4, took
     assert_nothing_left(mark)
