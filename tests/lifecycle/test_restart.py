@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime
 
@@ -122,8 +123,8 @@ def test_on_failure_restarts_a_crash_and_a_signal_death(app_dir, how):
     """The default back-off (1 s) applies; a death by SIGKILL counts as a failure."""
     args, env, files = RESTART_SOURCES[how]
     d = app_dir(
-        Procfile="worker: if [ -e once ]; then echo second run; exit 0; fi; "
-        "touch once; echo first run; kill -KILL $$\n",
+        Procfile="worker: if [ -e once ]; then date +%s.%N > second; echo second run; exit 0; fi; "
+        "touch once; echo first run; date +%s.%N > first; kill -KILL $$\n",
         **files,
     )
     r, took = timed(lambda: run_corral("start", *args, cwd=d, env=env, timeout=20))
@@ -136,14 +137,19 @@ def test_on_failure_restarts_a_crash_and_a_signal_death(app_dir, how):
         "worker.1 stopped (rc=0)",
     )
     assert texts(r.out, "worker.1") == ["first run", "second run"]
-    assert 0.9 <= took < 4, took
+    # the back-off really was waited for, by the children's own clock: the
+    # second run began at least 1 s after the first was about to die
+    # (0.02 s: wall clock against corral's monotonic timer)
+    gap = float((d / "second").read_text()) - float((d / "first").read_text())
+    assert gap >= 1.0 - 0.02, gap
+    assert took < 4, took
 
 
 def test_backoff_doubles_up_to_its_cap(app_dir):
     """The delays double (0.1, 0.2, 0.4) and stop at max_delay; the real gap
     between an exit and the next start is the announced delay."""
     d = app_dir(
-        Procfile="worker: exit 1\n",
+        Procfile="worker: date +%s.%N >> starts; exit 1\n",
         **{
             "corral.toml": "[processes.worker]\n"
             'restart = { policy = "on-failure", delay = 0.1, max_delay = 0.4, limit = 5, '
@@ -163,14 +169,21 @@ def test_backoff_doubles_up_to_its_cap(app_dir):
         for n, delay in zip(range(1, 6), (0.1, 0.2, 0.4, 0.4, 0.4), strict=True)
     ]
 
-    # measured: each restarting event is followed by a start after ~delay
+    # measured: each restarting event is followed by a start not much later
+    # than the delay (corral's own time stamps; an upper bound only) ...
     def at(e):
         return datetime.strptime(str(e["time"]), "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
     for e in restarting:
         nxt = next(x for x in evs[evs.index(e) + 1 :] if x.get("event") == "starting")
         gap = at(nxt) - at(e)
-        assert e["delay"] - 0.02 <= gap < e["delay"] + 0.5, (e, nxt, gap)
+        assert gap < e["delay"] + 0.5, (e, nxt, gap)
+    # ... and, by the runs' own clock, never sooner: each run began at least
+    # the announced delay after the previous one (which then had to exit)
+    starts = [float(x) for x in (d / "starts").read_text().split()]
+    assert len(starts) == 6, starts
+    for (before, after), e in zip(itertools.pairwise(starts), restarting, strict=True):
+        assert after - before >= e["delay"] - 0.02, (e, after - before)
     final = [e for e in evs if "restart limit reached" in str(e.get("line"))]
     assert len(final) == 1 and final[0]["event"] in ("exited", "failed"), final
 
