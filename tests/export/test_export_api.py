@@ -17,10 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corral import formation
 from corral.errors import CorralError
 from corral.export import FORMATS, ExportContext, File, render, write, yaml_writer
 from corral.export import supervisord as sv
+from corral.export.plan import plan
 from corral.export.runit import envdir_content
+from corral.procfile import Entry
 from corral.specs import Policy, RestartPolicy
 from tests.export.hostile import EXTRA, HOSTILE, context
 from tests.export.tools import module
@@ -146,6 +149,96 @@ def test_per_instance_ports_and_names() -> None:
         assert "PartOf=my_app.target\n" in text
     target = files["my_app.target"].content
     assert "Wants=" + " ".join(expected) + "\n" in target
+
+
+RELEASE_FIRST = "release: ./migrate\nweb: ./serve\nworker: ./work\n"
+
+
+def start_envs(ctx: ExportContext) -> dict[str, dict[str, str]]:
+    """What `corral start` gives each instance, with the .env values as its base."""
+    specs = formation.expand(ctx.entries, env=ctx.env, base_port=ctx.base_port, counts=ctx.counts)
+    return {spec.name: dict(spec.env) for spec in specs}
+
+
+def test_every_format_gives_the_ports_and_environment_of_corral_start() -> None:
+    """`release` first takes no port slot, under `corral start` and in every format."""
+    ctx = context(
+        procfile=RELEASE_FIRST,
+        counts={"web": 2, "worker": 2},
+        base_port=7000,
+        env={"FOO": "bar", "PORT": "1"},
+    )
+    expected = start_envs(ctx)
+    assert {n: e["PORT"] for n, e in expected.items()} == {
+        "release.1": "7000",
+        "web.1": "7000",
+        "web.2": "7001",
+        "worker.1": "7100",
+        "worker.2": "7101",
+    }
+    systemd = by_path(render("systemd", ctx))
+    runit = by_path(render("runit", ctx))
+    conf = render("supervisord", ctx)[0].content
+    for name, env in expected.items():
+        kind, num = name.split(".")
+        unit = systemd[f"my_app-{kind}.{num}.service"].content
+        assert dict(re.findall(r'^Environment="([^=]*)=(.*)"$', unit, re.M)) == env
+        folder = f"my_app-{kind}-{num}/env/"
+        assert {
+            p.removeprefix(folder): f.content.removesuffix("\n")
+            for p, f in runit.items()
+            if p.startswith(folder)
+        } == env
+        line = conf.split(f"[program:my_app-{kind}-{num}]\n")[1].split("environment=")[1]
+        parsed = module("supervisor.datatypes").dict_of_key_value_pairs(line.split("\n")[0])
+        assert parsed == env
+    compose = yaml.safe_load(render("compose", ctx)[0].content)["services"]
+    docs = list(yaml.safe_load_all(render("kubernetes", ctx)[0].content))
+    k8s = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["env"]
+        for d in docs
+        if d["kind"] in ("Deployment", "Job")
+    }
+    for kind in ("release", "web", "worker"):
+        port = expected[f"{kind}.1"]["PORT"]
+        assert compose[kind]["environment"]["PORT"] == port
+        assert k8s[f"my-app-{kind}"] == [{"name": "PORT", "value": port}]
+    assert compose["web"]["ports"] == ["7000-7001:7000"]
+
+
+NAMES = ("release", "web", "worker", "clock")
+
+
+@given(
+    names=st.lists(st.sampled_from(NAMES), min_size=1, unique=True),
+    counts=st.lists(st.integers(0, 3), min_size=len(NAMES), max_size=len(NAMES)),
+    base_port=st.integers(1, 60_000),
+    env=st.dictionaries(
+        st.sampled_from(["PORT", "PS", "HONCHO_PROCESS_NAME", "A", "B"]),
+        st.text("ab$ ", max_size=3),
+    ),
+)
+def test_the_plan_is_the_formation_of_corral_start(
+    names: list[str], counts: list[int], base_port: int, env: dict[str, str]
+) -> None:
+    entries = [Entry(name, f"./{name}", n) for n, name in enumerate(names, 1)]
+    ctx = context(
+        entries=entries, counts=dict(zip(names, counts, strict=False)), base_port=base_port, env=env
+    )
+    exported = plan(ctx)
+    specs = formation.expand(entries, env=env, base_port=base_port, counts=ctx.counts)
+    assert [(i.name, i.kind.name, i.port) for i in exported.instances] == [
+        (s.name, s.kind, s.port) for s in specs
+    ]
+    for inst, spec in zip(exported.instances, specs, strict=True):
+        assert dict(inst.env) == dict(spec.env)
+        assert list(inst.env)[:3] == ["PORT", "PS", "HONCHO_PROCESS_NAME"]
+        assert inst.name == f"{inst.kind.name}.{inst.num}"
+    for t in exported.types:  # a type's port is its first instance's, even scaled to 0
+        one = formation.expand(
+            entries, env={}, base_port=base_port, counts={t.name: 1}, selected=[t.name]
+        )
+        assert t.port == one[0].port
 
 
 def test_runit_layout_and_envdir() -> None:

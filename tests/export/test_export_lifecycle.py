@@ -237,12 +237,13 @@ def test_kubernetes_jobs_for_oneshots() -> None:
 def test_kubernetes_readiness_probes() -> None:
     objects = k8s_objects()
     web = container(objects[("Deployment", "my-app-web")])
+    # `release` takes no port slot: db 5000, migrate 5100, cache 5200, web 5300
     assert web["readinessProbe"] == {
-        "httpGet": {"path": "/health?full=1", "port": 5400},
+        "httpGet": {"path": "/health?full=1", "port": 5300},
         "periodSeconds": 1,
     }
     cache = container(objects[("Deployment", "my-app-cache")])
-    assert cache["readinessProbe"] == {"tcpSocket": {"port": 5300}, "periodSeconds": 1}
+    assert cache["readinessProbe"] == {"tcpSocket": {"port": 5200}, "periodSeconds": 1}
     db = container(objects[("Deployment", "my-app-db")])
     # no `$$` here: Kubernetes does not expand $(VAR) in probe commands
     assert db["readinessProbe"] == {
@@ -267,13 +268,18 @@ def test_kubernetes_readiness_probes() -> None:
     ("probe", "expected"),
     [
         ("tcp:db:5432", {"tcpSocket": {"port": 5432, "host": "db"}}),
-        ("tcp:localhost:$PORT", {"tcpSocket": {"port": 5400}}),
+        ("tcp:localhost:$PORT", {"tcpSocket": {"port": 5300}}),
+        ("tcp:[::1]:$PORT", {"tcpSocket": {"port": 5300}}),
         (
             "http://example.com:8080/up",
             {"httpGet": {"path": "/up", "port": 8080, "host": "example.com"}},
         ),
-        ("https://127.0.0.1/up", {"httpGet": {"path": "/up", "port": 443, "scheme": "HTTPS"}}),
-        ("http:$PORT", {"httpGet": {"path": "/", "port": 5400}}),
+        (
+            "http://example.com/up?a=1",
+            {"httpGet": {"path": "/up?a=1", "port": 80, "host": "example.com"}},
+        ),
+        ("http:db:$PORT/x", {"httpGet": {"path": "/x", "port": 5300, "host": "db"}}),
+        ("http:$PORT", {"httpGet": {"path": "/", "port": 5300}}),
         ("http:$HEALTH_PORT/x", {"httpGet": {"path": "/x", "port": 9000}}),  # from .env
         ("tcp:$UNKNOWN", {"exec": {"command": ["/bin/sh", "-c", "x"]}}),
     ],
@@ -347,6 +353,9 @@ def test_runit_lifecycle_files() -> None:
         ({"policies": {"web": Policy(stop_signal=999)}}, "unknown stop signal"),
         ({"policies": {"web": Policy(stop_timeout=-1)}}, "bad stop timeout"),
         ({"policies": {"web": Policy(ready=ProbeSpec("tcp", "1", 0))}}, "interval"),
+        ({"policies": {"web": Policy(ready=ProbeSpec("tcp", "db:x"))}}, "port 'x'"),
+        ({"policies": {"web": Policy(ready=ProbeSpec("http", "https://h/"))}}, "https"),
+        ({"policies": {"web": Policy(ready=ProbeSpec("file", "a\0b"))}}, "NUL"),
     ],
 )
 @pytest.mark.parametrize("fmt", ["systemd", "supervisord", "runit", "compose", "kubernetes"])

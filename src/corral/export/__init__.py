@@ -20,9 +20,11 @@ Rules every format follows (each fixes a bug seen in foreman or honcho output):
   compose and Kubernetes the shell is the container's PID 1, which ignores
   SIGTERM: such a container is only killed at the end of its grace period
   (write `cd x && exec cmd`, or run an init such as `init: true`);
-* PORT is `base + 100 * (index of the type in the Procfile) + (n - 1)` as in
-  `corral start`; per-instance formats also set PS and HONCHO_PROCESS_NAME
-  (`web.1`); those three override the same names from .env;
+* each instance gets the PORT, PS and HONCHO_PROCESS_NAME (`web.1`) that
+  `corral start` gives it, from the same code (`corral.formation`: a
+  `release` entry takes no port slot); the per-type formats (compose,
+  Kubernetes) set instance 1's PORT in every replica; those names override
+  the same names from .env;
 * every .env value reaches the process byte for byte, whatever it holds
   (spaces, quotes, `%`, `$`, `#`, `;`, `=`, backslashes, newlines): each format
   module escapes for its syntax, and a value a format cannot hold natively is
@@ -74,7 +76,7 @@ after
     (100, 200, ... by dependency level) without waiting for them; runit and
     Kubernetes have none (the Kubernetes file lists what is not exported).
     As in `corral start`, a dependency scaled to 0 is not waited for.
-ready (a readiness probe; see `common.probe_command` for the shell checks)
+ready (a readiness probe; see `commands.probe_command` for the shell checks)
     systemd: an `ExecStartPost=` loop running the check every interval,
     bounded by `TimeoutStartSec=` = the probe timeout (units after it start
     once it passed); compose: a `healthcheck` (`CMD-SHELL`; tcp uses `nc -z`

@@ -70,30 +70,21 @@ def expanding_word(text: str) -> str:
     return "".join(out)
 
 
-def http_url(target: str) -> str:
-    """The URL of an `http:` probe target (`$PORT/health` is on 127.0.0.1)."""
-    return target if "://" in target else "http://127.0.0.1:" + target
-
-
-def tcp_address(target: str) -> tuple[str, str]:
-    """(host, port) of a `tcp:[HOST:]PORT` target; host 127.0.0.1 when absent."""
-    host, _, port = target.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", port
-
-
 def probe_command(probe: ProbeSpec) -> str | None:
     """One attempt of a readiness probe as a sh command (exit 0: ready), or None
     for a `log:` probe, which watches output only corral sees.
 
     tcp: `nc -z`, else bash's /dev/tcp; http: curl, else wget, else python3
     (2xx, and with curl and wget also 3xx, count as ready); file: `test -e`;
-    cmd: the command itself.
+    cmd: the command itself.  The target is read by `ProbeSpec.endpoint`, as
+    `corral start` reads it; its `$VARS` are left to the shell (`expanding_word`).
     """
     if probe.kind == "tcp":
-        host, port = tcp_address(probe.target)
-        return TCP_CHECK.format(host=expanding_word(host), port=expanding_word(port))
+        where = probe.endpoint()
+        return TCP_CHECK.format(host=expanding_word(where.address), port=expanding_word(where.port))
     if probe.kind == "http":
-        return HTTP_CHECK.format(url=expanding_word(http_url(probe.target)))
+        where = probe.endpoint()
+        return HTTP_CHECK.format(url=expanding_word(f"http://{where.authority}{where.path}"))
     if probe.kind == "file":
         return f"test -e {expanding_word(probe.target)}"
     if probe.kind == "cmd":

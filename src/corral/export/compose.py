@@ -6,26 +6,15 @@ Owns the mapping from a Procfile formation to compose services:
 * `deploy: {mode: replicated, replicas: N}` (podman-compose honours `replicas`
   only with `mode: replicated`); a type scaled to 0 stays, with 0 replicas;
 * the image is `--image`, else `build:` the app root;
-* PORT is per type (base + 100 * index), the same in every replica: each
+* PORT is per type (instance 1's), the same in every replica: each
   container has its own network namespace.  The `web` type also publishes its
-  port on the host: `P:P`, or the range `P-(P+N-1):P` for N replicas, so the
-  host sees the ports `corral start` would use;
+  port on the host: `P:P`, or the range of its instances' ports `P-Q:P` for
+  several replicas, so the host sees the ports `corral start` would use;
 * `env_file:` names the .env files, and `environment:` repeats every value as
   corral parsed it: compose reads env files with its own dialect (it expands
   `$VAR`, and its escapes differ from python-dotenv's), and `environment:`
   wins over `env_file:`, so the container gets exactly corral's values;
 * compose interpolates `$` in every string of the file: each `$` is `$$`.
-
-Lifecycle (see `corral.export` for the table): `restart:` (back-off and
-limits are not exported: `docker compose up` ignores the delay and window of
-`deploy.restart_policy`, which only swarm honours); `depends_on` with
-`service_completed_successfully` on a one-shot, `service_healthy` on a type
-with a readiness probe, `service_started` otherwise; the probe becomes a
-`healthcheck` (`CMD-SHELL`, run by the image's /bin/sh, see
-`common.probe_command` for the tools it looks for), checked every probe
-interval and unhealthy after the probe timeout's worth of failed checks.  A
-`log:` probe has no healthcheck equivalent: services after it wait for it
-to start only, as the header comment of the file says.
 """
 
 from __future__ import annotations
@@ -33,33 +22,19 @@ from __future__ import annotations
 import math
 
 from corral.export.commands import probe_command, shell_script
-from corral.export.model import ExportContext, File, Restart
-from corral.export.plan import PORT, ProcessType, check, dotenv_vars, process_types
+from corral.export.model import ExportContext, File
+from corral.export.plan import PORT, ProcessType, dotenv_vars, plan
 from corral.export.templates import Templates
-from corral.export.text import dns_label, seconds, unique_labels
+from corral.export.text import dns_label, dollar, seconds, unique_labels
 from corral.export.yaml_writer import Node, dump
 
 FILENAME = "compose.yaml"
-RESTART: dict[Restart, str] = {"on-failure": "on-failure", "always": "always", "no": "no"}
 LISTENING = ("web",)
-
-
-def dollar(text: str) -> str:
-    """Escape compose interpolation: `$` -> `$$`."""
-    return text.replace("$", "$$")
 
 
 def duration(timeout: float) -> str:
     text = seconds(timeout)
     return text if text.endswith("ms") else f"{text}s"
-
-
-def restart(t: ProcessType) -> str:
-    """`restart:`; a one-shot others wait for cannot be `always` (it would never
-    count as completed), so it is exported as `on-failure`."""
-    if t.oneshot and t.restart == "always":
-        return "on-failure"
-    return RESTART[t.restart]
 
 
 def healthcheck(t: ProcessType) -> dict[str, Node] | None:
@@ -85,12 +60,12 @@ def condition(dep: ProcessType) -> str:
 
 def render(ctx: ExportContext) -> list[File]:
     """`compose.yaml`."""
-    check(ctx)
+    exported = plan(ctx)
     Templates("compose", ctx.template_dir)  # rejects -t: compose has override files
-    types = process_types(ctx)
+    types = exported.types
     by_name = {t.name: t for t in types}
     names = unique_labels([t.name for t in types], "", "compose service")
-    env = {k: dollar(v) for k, v in dotenv_vars(ctx, skip=(PORT,)).items()}
+    env = {k: dollar(v) for k, v in dotenv_vars(ctx).items()}
     services: dict[str, Node] = {}
     notes: list[str] = []
     for t in types:
@@ -104,7 +79,8 @@ def render(ctx: ExportContext) -> list[File]:
             service["env_file"] = [dollar(str(p)) for p in ctx.env_files]
         service["environment"] = {PORT: str(t.port), **env}
         if t.name in LISTENING:
-            host = f"{t.port}-{t.port + t.count - 1}" if t.count > 1 else str(t.port)
+            ports = [inst.port for inst in exported.of(t)] or [t.port]
+            host = f"{ports[0]}-{ports[-1]}" if len(ports) > 1 else str(ports[0])
             service["ports"] = [f"{host}:{t.port}"]
         service["deploy"] = {"mode": "replicated", "replicas": t.count}
         if t.after:
@@ -119,9 +95,9 @@ def render(ctx: ExportContext) -> list[File]:
                 f"{names[t.name]}: a log: readiness probe cannot be a healthcheck; "
                 "services after it wait only for it to start."
             )
-        if t.oneshot and t.restart == "always":
+        if t.always_oneshot:
             notes.append(f"{names[t.name]}: one-shot with restart always: exported as on-failure.")
-        service["restart"] = restart(t)
+        service["restart"] = t.completing_restart
         service["stop_signal"] = f"SIG{t.stop_signal}"
         service["stop_grace_period"] = duration(t.stop_timeout)
         services[names[t.name]] = service

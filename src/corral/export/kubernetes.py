@@ -18,42 +18,29 @@ Owns the mapping from a Procfile formation to Kubernetes objects:
 * a Deployment's pods always restart (`restartPolicy: Always` is the only
   value it allows), whatever the restart setting.
 
-Lifecycle (see `corral.export` for the table): a one-shot is a Job with
-`parallelism` = `completions` = concurrency, `restartPolicy: Never` and
-`backoffLimit: 0` (restart `no`, its default), or `OnFailure` with
-`backoffLimit` = the restart limit; its run timeout is `activeDeadlineSeconds`.
-A readiness probe is a `readinessProbe` (tcp: `tcpSocket`, http: `httpGet`,
-both on the pod's IP unless the target names another host; file and cmd, and
-a tcp/http target with a variable other than PORT or a .env one: `exec` of
-the check through the shell); it only gates Service traffic: corral's probe
-timeout has no equivalent.  `after` has no equivalent between workloads (they
-all start at once) and Kubernetes has no per-container stop signal (the image's
-STOPSIGNAL applies): the header comment says so when they are set.  Jobs are
-immutable once created: delete a finished Job before applying a new export.
+Lifecycle (the table in `corral.export`): a one-shot is a Job with
+`parallelism` = `completions` = concurrency; a tcp/http probe whose target
+holds a variable other than PORT or a .env one is an `exec` of the shell
+check.  Jobs are immutable once created: delete a finished Job before
+applying a new export.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from string import Template
-from urllib.parse import urlsplit
 
-from corral.export.commands import http_url, probe_command, shell_script, tcp_address
+from corral.export.commands import probe_command, shell_script
 from corral.export.model import ExportContext, File
-from corral.export.plan import PORT, ProcessType, check, dotenv_vars, process_types
+from corral.export.plan import PORT, ProcessType, dotenv_vars, plan
 from corral.export.templates import Templates
-from corral.export.text import DNS_LABEL_MAX, dns_label, unique_labels, whole_seconds
+from corral.export.text import DNS_LABEL_MAX, dns_label, dollar, unique_labels, whole_seconds
 from corral.export.yaml_writer import Node, dump_all
+from corral.specs import ProbeError
 
 LISTENING = ("web",)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_BACKOFF_LIMIT = 6  # Kubernetes' own default
-
-
-def dollar(text: str) -> str:
-    """Escape Kubernetes `$(VAR)` expansion: `$` -> `$$`."""
-    return text.replace("$", "$$")
 
 
 def service_name(name: str) -> str:
@@ -68,29 +55,18 @@ def probe_action(shell: str, t: ProcessType, env: Mapping[str, str]) -> dict[str
     probe = t.ready
     if probe is None:
         return None
-    target = Template(probe.target).safe_substitute(env)  # as `corral start` does
-    if "$" not in target:
-        if probe.kind == "tcp":
-            host, port = tcp_address(target)
-            if port.isdigit() and 0 < int(port) < 65536:
-                tcp: dict[str, Node] = {"port": int(port)}
-                if host not in LOCAL_HOSTS:
-                    tcp["host"] = host
-                return {"tcpSocket": tcp}
-        if probe.kind == "http":
-            try:
-                url = urlsplit(http_url(target))
-                port_number = url.port or (443 if url.scheme == "https" else 80)
-            except ValueError:
-                url = None
-            if url is not None and url.scheme in ("http", "https") and url.hostname:
-                path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-                http: dict[str, Node] = {"path": path, "port": port_number}
-                if url.hostname not in LOCAL_HOSTS:
-                    http["host"] = url.hostname
-                if url.scheme == "https":
-                    http["scheme"] = "HTTPS"
-                return {"httpGet": http}
+    if probe.kind in ("tcp", "http"):
+        try:
+            where = probe.endpoint(env)  # filled in as `corral start` fills it
+        except ProbeError:
+            where = None  # a $VAR only the container has: the shell checks it (exec)
+        if where is not None:
+            host: dict[str, Node] = {}
+            if where.address not in LOCAL_HOSTS:
+                host["host"] = where.address
+            if probe.kind == "tcp":
+                return {"tcpSocket": {"port": int(where.port), **host}}
+            return {"httpGet": {"path": where.path, "port": int(where.port), **host}}
     command = probe_command(probe)
     if command is None:
         return None
@@ -125,15 +101,15 @@ def job_spec(t: ProcessType, pod: dict[str, Node], labels: dict[str, Node]) -> d
 
 def render(ctx: ExportContext) -> list[File]:
     """`<app>.yaml`."""
-    check(ctx)
+    exported = plan(ctx)
     Templates("kubernetes", ctx.template_dir)  # rejects -t: use kustomize
     app = dns_label(ctx.app, "app name")
-    types = process_types(ctx)
+    types = exported.types
     names = unique_labels([t.name for t in types], app, "Kubernetes name")
     components = unique_labels([t.name for t in types], "", "Kubernetes component")
     image = ctx.image or f"{app}:latest"
     documents: list[dict[str, Node]] = []
-    env = dotenv_vars(ctx, skip=(PORT,))
+    env = dotenv_vars(ctx)
     env_from: list[Node] = []
     if env:
         env_name = dns_label(f"{app}-env", "app name")

@@ -18,14 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from corral.procfile import Entry
 from corral.specs import Policy
 
 Restart = Literal["on-failure", "always", "no"]
 DEFAULT_RESTART: Restart = "on-failure"
-RESTART_MODES: Mapping[str, Restart] = {"no": "no", "on-failure": "on-failure", "always": "always"}
 DEFAULT_POLICY = Policy()
 
 
@@ -66,7 +65,8 @@ class ExportContext:
         service up, unlike `corral start`, whose default is to stop everything)."""
         policy = self.policy(kind)
         if kind in self.restart_given:
-            return RESTART_MODES[policy.restart.mode]  # checked by common.check
+            # one of specs.RESTART_MODES, the names Restart spells (plan.check)
+            return cast(Restart, policy.restart.mode)
         return "no" if policy.oneshot else DEFAULT_RESTART
 
 

@@ -3,8 +3,11 @@
 
 Owns the checks of the context (`check`), the process types with their
 lifecycle as exported (`ProcessType`: restart mode, the dependencies that run,
-grace period, start levels) and the instances with their PORT and environment,
-by the same rules as `corral start` (`corral.formation`).
+grace period, start levels) and the instances (`Instance`).  Instance names,
+ports and environments are not worked out here: they come from
+`corral.formation.expand`, the code `corral start` runs, so that every format
+gives each process the PORT it gets under `corral start` (the `release` rule
+included).
 """
 
 from __future__ import annotations
@@ -12,18 +15,18 @@ from __future__ import annotations
 import math
 import re
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from corral import formation
 from corral.errors import CorralError
-from corral.export.model import RESTART_MODES, ExportContext, Restart
-from corral.formation import PORT_STEP
-from corral.specs import Policy, ProbeSpec, RestartPolicy
+from corral.export.model import ExportContext, Restart
+from corral.specs import RESTART_MODES, Policy, ProbeError, ProbeSpec, ProcessSpec, RestartPolicy
 
-# Variables every per-instance export sets itself (as `corral start` does);
-# the same names in .env are overridden, like `-p` beats PORT from .env.
 PORT = "PORT"
-INSTANCE_VARS = ("PORT", "PS", "HONCHO_PROCESS_NAME")
+# What `formation.expand` sets for each instance, over the same names in .env;
+# the per-instance formats write them first.
+INSTANCE_VARS = (PORT, "PS", "HONCHO_PROCESS_NAME")
 
 APP_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
@@ -32,12 +35,11 @@ ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 @dataclass(frozen=True)
 class ProcessType:
-    """A Procfile entry with its position, first PORT, concurrency and lifecycle."""
+    """A Procfile entry with its first PORT, concurrency and lifecycle."""
 
     name: str
     command: str
-    index: int  # position in the Procfile: fixes the PORT block
-    port: int  # PORT of instance 1 (compose/k8s replicas all use it)
+    port: int  # PORT of instance 1, whatever the count (compose/k8s replicas all use it)
     count: int
     restart: Restart  # the mode to export (`ExportContext.restart_mode`)
     policy: Policy
@@ -57,7 +59,19 @@ class ProcessType:
     @property
     def stop_signal(self) -> str:
         """`TERM`, `INT`, ...: the stop signal without `SIG`."""
-        return signal_name(self.policy.stop_signal)
+        return signal.Signals(self.policy.stop_signal).name.removeprefix("SIG")
+
+    @property
+    def always_oneshot(self) -> bool:
+        """A one-shot with restart `always`, which a format whose dependents
+        wait for its completion (systemd, compose, Kubernetes) cannot express:
+        it would never count as completed."""
+        return self.oneshot and self.restart == "always"
+
+    @property
+    def completing_restart(self) -> Restart:
+        """The restart mode for such formats: `always` on a one-shot is `on-failure`."""
+        return "on-failure" if self.always_oneshot else self.restart
 
 
 @dataclass(frozen=True)
@@ -66,15 +80,57 @@ class Instance:
 
     kind: ProcessType
     num: int  # from 1
+    name: str  # `web.2`: the PS / HONCHO_PROCESS_NAME value
+    port: int
+    env: Mapping[str, str]  # INSTANCE_VARS, then the .env values
 
-    @property
-    def name(self) -> str:
-        """`web.2`: the PS / HONCHO_PROCESS_NAME value."""
-        return f"{self.kind.name}.{self.num}"
+    @classmethod
+    def of(cls, kind: ProcessType, num: int, spec: ProcessSpec) -> Instance:
+        own = {k: spec.env[k] for k in INSTANCE_VARS}
+        env = {**own, **{k: v for k, v in spec.env.items() if k not in own}}
+        return cls(kind, num, spec.name, int(own[PORT]), env)
 
-    @property
-    def port(self) -> int:
-        return self.kind.port + self.num - 1
+
+@dataclass(frozen=True)
+class Plan:
+    """The process types in Procfile order (0-count ones included) and the
+    instances to run, types in Procfile order (0-count types have none)."""
+
+    types: list[ProcessType]
+    instances: list[Instance]
+
+    def of(self, kind: ProcessType) -> list[Instance]:
+        """The instances of one type."""
+        return [inst for inst in self.instances if inst.kind is kind]
+
+
+def plan(ctx: ExportContext) -> Plan:
+    """Check `ctx` (see `check`) and read the plan from it."""
+    check(ctx)
+    slots = formation.port_slots(ctx.entries)
+    types = [
+        ProcessType(
+            name=entry.name,
+            command=entry.command,
+            port=ctx.base_port + formation.PORT_STEP * slots[entry.name],
+            count=ctx.count(entry.name),
+            restart=ctx.restart_mode(entry.name),
+            policy=policy,
+            backoff=policy.restart if entry.name in ctx.restart_given else None,
+            after=tuple(dep for dep in policy.after if ctx.count(dep) > 0),
+            stop_timeout=ctx.timeout if policy.stop_timeout is None else policy.stop_timeout,
+        )
+        for entry in ctx.entries
+        for policy in [ctx.policy(entry.name)]
+    ]
+    by_name = {t.name: t for t in types}
+    specs = formation.expand(ctx.entries, env=ctx.env, base_port=ctx.base_port, counts=ctx.counts)
+    nums: dict[str, int] = {}
+    instances: list[Instance] = []
+    for spec in specs:
+        nums[spec.kind] = nums.get(spec.kind, 0) + 1
+        instances.append(Instance.of(by_name[spec.kind], nums[spec.kind], spec))
+    return Plan(types, instances)
 
 
 def check(ctx: ExportContext) -> None:
@@ -94,13 +150,8 @@ def check(ctx: ExportContext) -> None:
     if not math.isfinite(ctx.timeout) or ctx.timeout < 0:
         raise CorralError(f"bad timeout {ctx.timeout!r}: give 0 or more seconds")
     known = [e.name for e in ctx.entries]
-    for name, count in ctx.counts.items():
-        if name not in known:
-            raise CorralError(
-                f"concurrency: unknown process {name!r} (the Procfile has: {', '.join(known)})"
-            )
-        if count < 0:
-            raise CorralError(f"concurrency: {name}={count}: count must be 0 or more")
+    for name in ctx.counts:  # expand() checks the numbers
+        formation.check_known(name, known, "concurrency")
     check_policies(ctx, known)
     for key, value in ctx.env.items():
         if not ENV_KEY_RE.fullmatch(key):
@@ -115,10 +166,7 @@ def check(ctx: ExportContext) -> None:
 def check_policies(ctx: ExportContext, known: Sequence[str]) -> None:
     """Lifecycle settings an API caller could get wrong (the CLI validates its own)."""
     for name in [*ctx.policies, *ctx.restart_given]:
-        if name not in known:
-            raise CorralError(
-                f"lifecycle: unknown process {name!r} (the Procfile has: {', '.join(known)})"
-            )
+        formation.check_known(name, known, "lifecycle")
     for name, policy in ctx.policies.items():
         if policy.restart.mode not in RESTART_MODES:
             raise CorralError(f"lifecycle: {name}: unknown restart policy {policy.restart.mode!r}")
@@ -141,34 +189,13 @@ def check_policies(ctx: ExportContext, known: Sequence[str]) -> None:
         ):
             if value is not None and (not math.isfinite(value) or value < 0):
                 raise CorralError(f"lifecycle: {name}: bad {what} {value!r}")
-        if policy.ready is not None and policy.ready.interval <= 0:
-            raise CorralError(f"lifecycle: {name}: the probe interval must be more than 0")
-    if "\0" in "".join(p.ready.target for p in ctx.policies.values() if p.ready):
-        raise CorralError("lifecycle: a readiness probe contains a NUL byte")
-
-
-def process_types(ctx: ExportContext) -> list[ProcessType]:
-    """All Procfile types in order, with PORT, count and lifecycle (0-count types included).
-
-    `after` keeps only the dependencies that run (count > 0): as in `corral
-    start`, a dependency that is not part of the formation is not waited for.
-    """
-    return [
-        ProcessType(
-            name=entry.name,
-            command=entry.command,
-            index=index,
-            port=ctx.base_port + PORT_STEP * index,
-            count=ctx.count(entry.name),
-            restart=ctx.restart_mode(entry.name),
-            policy=policy,
-            backoff=policy.restart if entry.name in ctx.restart_given else None,
-            after=tuple(dep for dep in policy.after if ctx.count(dep) > 0),
-            stop_timeout=ctx.timeout if policy.stop_timeout is None else policy.stop_timeout,
-        )
-        for index, entry in enumerate(ctx.entries)
-        for policy in [ctx.policy(entry.name)]
-    ]
+        if policy.ready is not None:
+            if policy.ready.interval <= 0:
+                raise CorralError(f"lifecycle: {name}: the probe interval must be more than 0")
+            try:
+                policy.ready.validate()
+            except ProbeError as exc:
+                raise CorralError(f"lifecycle: {name}: ready {policy.ready}: {exc}") from None
 
 
 def levels(types: Sequence[ProcessType]) -> dict[str, int]:
@@ -189,23 +216,7 @@ def levels(types: Sequence[ProcessType]) -> dict[str, int]:
     return result
 
 
-def signal_name(number: int) -> str:
-    """`INT` for SIGINT: the form kill -s, supervisord and systemd (with SIG) take."""
-    return signal.Signals(number).name.removeprefix("SIG")
-
-
-def instances(ctx: ExportContext) -> list[Instance]:
-    """Every instance to run, types in Procfile order (0-count types have none)."""
-    return [Instance(t, n) for t in process_types(ctx) for n in range(1, t.count + 1)]
-
-
-def dotenv_vars(ctx: ExportContext, skip: tuple[str, ...] = INSTANCE_VARS) -> dict[str, str]:
-    """The .env values, less the variables the export sets itself."""
-    return {k: v for k, v in ctx.env.items() if k not in skip}
-
-
-def instance_env(ctx: ExportContext, inst: Instance) -> dict[str, str]:
-    """The environment an instance gets: PORT, PS, HONCHO_PROCESS_NAME, then .env."""
-    env = {"PORT": str(inst.port), "PS": inst.name, "HONCHO_PROCESS_NAME": inst.name}
-    env.update(dotenv_vars(ctx))
-    return env
+def dotenv_vars(ctx: ExportContext) -> dict[str, str]:
+    """The .env values but PORT, which the per-type formats (compose,
+    Kubernetes) set for each type."""
+    return {k: v for k, v in ctx.env.items() if k != PORT}

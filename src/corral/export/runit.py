@@ -22,12 +22,6 @@ for `sv stop`, `down`, `restart`, `term`) sends the type's stop signal to
 that whole group; `control/k` does the same with SIGKILL (`sv kill`,
 `force-stop`).  So a command run under the shell (not a simple command) stops
 with its children, and `stop_signal` is honoured.
-
-Lifecycle (see `corral.export` for the table): a one-shot's `finish` keeps
-it down after it exits (restart `no`, its default) or after exit 0 only
-(`on-failure`).  runit has no start order, readiness or back-off settings:
-`after`, probes, delays and limits are not exported (runsv waits 1 s between
-restarts).
 """
 
 from __future__ import annotations
@@ -35,7 +29,7 @@ from __future__ import annotations
 import shlex
 
 from corral.export.model import ExportContext, File, Restart
-from corral.export.plan import Instance, check, instance_env, instances
+from corral.export.plan import Instance, plan
 from corral.export.templates import Templates
 from corral.export.text import seconds
 from corral.shell import exec_command
@@ -63,11 +57,11 @@ def service_dir(ctx: ExportContext, inst: Instance) -> str:
 
 def render(ctx: ExportContext) -> list[File]:
     """The service directories of all instances."""
-    check(ctx)
+    exported = plan(ctx)
     templates = Templates("runit", ctx.template_dir)
     log_dir = ctx.log_dir.rstrip("/")
     files: list[File] = []
-    for inst in instances(ctx):
+    for inst in exported.instances:
         base = service_dir(ctx, inst)
         common = {
             "app": ctx.app,
@@ -77,7 +71,7 @@ def render(ctx: ExportContext) -> list[File]:
         }
         env_files: list[File] = []
         exports: list[str] = []
-        for key, value in instance_env(ctx, inst).items():
+        for key, value in inst.env.items():
             content = envdir_content(value)
             if content is None:
                 exports.append(f"export {key}={shlex.quote(value)}\n")

@@ -22,15 +22,6 @@ backslash-escaped outside the quotes.
 `stopasgroup`/`killasgroup` make stop and kill reach the whole process group
 (a command run under the shell included); logs go to `<log>/<type>-<n>.log`
 and `.error.log` (the directory must exist).
-
-Lifecycle (see `corral.export` for the table): `stopsignal=` and
-`stopwaitsecs=` per type; a user-set restart limit is `startretries=`, which
-supervisord applies to starts that fail within `startsecs` (1 s) only; a
-one-shot is `autorestart=false` + `startsecs=0` (its exit 0 is a success, not
-a failed start), whatever its restart setting (supervisord would restart a
-failing one-shot forever, with no limit).  supervisord has no start order:
-`priority=` starts dependencies first (a lower number per dependency level)
-without waiting for them, and readiness probes are not exported.
 """
 
 from __future__ import annotations
@@ -41,7 +32,7 @@ import shlex
 from corral.errors import CorralError
 from corral.export.commands import shell_script
 from corral.export.model import ExportContext, File, Restart
-from corral.export.plan import ProcessType, check, instance_env, instances, levels, process_types
+from corral.export.plan import Plan, ProcessType, levels, plan
 from corral.export.templates import Templates
 from corral.export.text import whole_seconds
 
@@ -144,9 +135,9 @@ def lifecycle_values(t: ProcessType, priority: int) -> dict[str, str]:
     }
 
 
-def priorities(ctx: ExportContext) -> dict[str, int]:
+def priorities(exported: Plan) -> dict[str, int]:
     """supervisord's default for all, or 100, 200, ... by dependency level."""
-    types = process_types(ctx)
+    types = exported.types
     if not any(t.after for t in types):
         return {t.name: DEFAULT_PRIORITY for t in types}
     return {name: 100 * (level + 1) for name, level in levels(types).items()}
@@ -154,18 +145,18 @@ def priorities(ctx: ExportContext) -> dict[str, int]:
 
 def render(ctx: ExportContext) -> list[File]:
     """`<app>.conf`."""
-    check(ctx)
+    exported = plan(ctx)
     templates = Templates("supervisord", ctx.template_dir)
     log_dir = ctx.log_dir.rstrip("/")
-    priority = priorities(ctx)
+    priority = priorities(exported)
     sections: list[str] = []
     programs: list[str] = []
-    for inst in instances(ctx):
+    for inst in exported.instances:
         program = f"{ctx.app}-{inst.kind.name}-{inst.num}"
         native: list[str] = []
         exports: dict[str, str] = {}
         helpers: set[str] = set()
-        for key, value in instance_env(ctx, inst).items():
+        for key, value in inst.env.items():
             token = env_token(value)
             if token is not None:
                 native.append(f"{key}={token}")

@@ -16,13 +16,6 @@ left of its cgroup after `TimeoutStopSec=`; a command that runs under the
 shell (not a simple command, see `corral.shell.simple_command`) gets
 `KillMode=control-group` instead, so the stop signal reaches every process of
 the unit, not only the shell.
-
-Lifecycle (see `corral.export` for the table): `After=` + `Requires=` on
-every instance unit of each dependency; a one-shot is `Type=oneshot` +
-`RemainAfterExit=yes`, so that units after it start once it *completed*; a
-readiness probe becomes an `ExecStartPost=` loop that runs the check until it
-passes, bounded by `TimeoutStartSec=` (systemd counts the unit as started,
-and starts the units after it, only once `ExecStartPost=` is done).
 """
 
 from __future__ import annotations
@@ -31,13 +24,12 @@ import re
 
 from corral.export.commands import probe_command
 from corral.export.commands import shell_script as make_script
-from corral.export.model import ExportContext, File, Restart
-from corral.export.plan import Instance, ProcessType, check, instance_env, instances, process_types
+from corral.export.model import ExportContext, File
+from corral.export.plan import Instance, ProcessType, plan
 from corral.export.templates import Templates
 from corral.export.text import seconds
 from corral.shell import simple_command
 
-RESTART: dict[Restart, str] = {"on-failure": "on-failure", "always": "always", "no": "no"}
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9/_.+=,:-]+")
 _C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
@@ -85,13 +77,6 @@ def exec_line(ctx: ExportContext, script: str) -> str:
     return " ".join((exec_word(ctx.shell, first=True), exec_word("-c"), exec_word(script)))
 
 
-def restart_value(t: ProcessType) -> str:
-    """Restart=: a Type=oneshot unit cannot have `always` (systemd refuses it)."""
-    if t.oneshot and t.restart == "always":
-        return "on-failure"
-    return RESTART[t.restart]
-
-
 def unit_settings(ctx: ExportContext, t: ProcessType, units: dict[str, list[str]]) -> str:
     """[Unit] lines: ordering on the dependencies' units, the start limit."""
     lines: list[str] = []
@@ -109,7 +94,7 @@ def unit_settings(ctx: ExportContext, t: ProcessType, units: dict[str, list[str]
 def service_settings(ctx: ExportContext, t: ProcessType) -> str:
     """[Service] lines after Restart=: one-shot, readiness, back-off, stop signal."""
     lines: list[str] = []
-    if t.oneshot and t.restart == "always":
+    if t.always_oneshot:
         lines.append("# restart = always: systemd cannot restart a completed Type=oneshot unit")
     if t.oneshot:
         lines += ["Type=oneshot", "RemainAfterExit=yes"]
@@ -135,15 +120,12 @@ def service_settings(ctx: ExportContext, t: ProcessType) -> str:
 
 def render(ctx: ExportContext) -> list[File]:
     """The target and the service units."""
-    check(ctx)
+    exported = plan(ctx)
     templates = Templates("systemd", ctx.template_dir)
     target = f"{ctx.app}.target"
     units: list[File] = []
-    unit_names: dict[str, list[str]] = {t.name: [] for t in process_types(ctx)}
-    for inst in instances(ctx):
-        unit_names[inst.kind.name].append(unit_name(ctx, inst))
-    for inst in instances(ctx):
-        env = instance_env(ctx, inst)
+    unit_names = {t.name: [unit_name(ctx, i) for i in exported.of(t)] for t in exported.types}
+    for inst in exported.instances:
         unit = unit_name(ctx, inst)
         t = inst.kind
         values = {
@@ -155,9 +137,9 @@ def render(ctx: ExportContext) -> list[File]:
             "target": target,
             "user": specifiers(ctx.user),
             "workdir": specifiers(str(ctx.app_root)),
-            "environment": "\n".join(environment_line(k, v) for k, v in env.items()),
+            "environment": "\n".join(environment_line(k, v) for k, v in inst.env.items()),
             "exec_start": exec_line(ctx, make_script(t.command)),
-            "restart": restart_value(t),
+            "restart": t.completing_restart,  # Type=oneshot cannot be `always`
             "timeout": seconds(t.stop_timeout),
             "identifier": f"{ctx.app}-{inst.name}",
             "kill_mode": "mixed" if simple_command(t.command) else "control-group",
