@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,16 +178,29 @@ def test_supervisord_real_run(short_tmp: Path, mark: str) -> None:
         # 3 apps + 3 grandchildren carry the mark
         assert len(marked_pids(mark)) == 6
         assert "dumpenv web.1 ready" in (root / "log/web-1.log").read_text()
-        wait_for(lambda: "my_app-once-1" in run([*ctl, "status"]).stdout, what="the one-shot")
-        time.sleep(1.5)  # longer than supervisord's default startsecs: no retry
-        once = [line for line in run([*ctl, "status"]).stdout.splitlines() if "once" in line]
-        assert len(once) == 1 and " EXITED " in once[0], once
-        assert _read(root / "once.log") == "ran\n"
+
+        def once() -> str:
+            lines = [line for line in run([*ctl, "status"]).stdout.splitlines() if "once" in line]
+            assert len(lines) == 1, lines
+            return lines[0]
+
+        # a start that does not count (exit before startsecs) would show
+        # BACKOFF, then FATAL, never EXITED
+        finished = (" EXITED ", " BACKOFF ", " FATAL ")
+        wait_for(lambda: any(s in once() for s in finished), what="the one-shot to finish")
+        # asked again: supervisord has run its state transitions since the
+        # EXITED it reported, so a restart would show as STARTING by now
+        state = once()
+        assert " EXITED " in state, state
 
         result = run([*ctl, "shutdown"])
         assert result.returncode == 0, result.stdout + result.stderr
         proc.wait(timeout=20)
         wait_for(lambda: not marked_pids(mark), timeout=5, what="no leftover process")
+        # all over: the one-shot ran exactly once
+        assert _read(root / "once.log") == "ran\n"
+        spawned = _read(root / "supervisord.log").count("spawned: 'my_app-once-1'")
+        assert spawned == 1, _read(root / "supervisord.log")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -236,8 +248,16 @@ def test_runit_real_run(short_tmp: Path, mark: str) -> None:
         )
         # on-failure: a clean exit stays down, a crash is restarted (runsv waits 1 s)
         wait_for(lambda: _read(root / "crash.log").count("ran") >= 2, what="a restart")
-        status = run([sv, "status", str(services / "my_app-clean-1")], env=env).stdout
-        assert status.startswith("down:"), status
+
+        # clean's finish script ran `sv down`: down and wanted down (while
+        # runsv waits to restart a service it says `want up`), so never rerun
+        def clean_status() -> str:
+            return run([sv, "status", str(services / "my_app-clean-1")], env=env).stdout
+
+        wait_for(
+            lambda: clean_status().startswith("down:") and "want up" not in clean_status(),
+            what="the clean exit to stay down",
+        )
         assert _read(root / "clean.log") == "ran\n"
         # 3 apps + 3 grandchildren + the group's shell and 2 sleeps carry the mark
         wait_for(lambda: len(marked_pids(mark)) == 9, timeout=5, what="every process")
