@@ -478,7 +478,7 @@ def unique(prefix: str = "300") -> str:
 class ZombieReport:
     samples: int = 0
     seen: int = 0  # zombie sightings (a zombie seen in two samples counts twice)
-    persistent: list[Proc] | None = None  # zombies seen in two consecutive samples
+    persistent: list[Proc] | None = None  # zombies left unreaped by a sleeping parent
     adopted: int = 0  # distinct non-group-leader children of corral seen (orphans it adopted)
 
     def __post_init__(self) -> None:
@@ -487,9 +487,15 @@ class ZombieReport:
 
 
 class ZombieWatch:
-    """Sample corral's process tree; a zombie present in two consecutive samples
-    (SAMPLE_INTERVAL apart) is a failure: a reaper that reacts to SIGCHLD has
-    had ample time.  A zombie seen in just one sample may be mid-reap.
+    """Sample corral's process tree (every SAMPLE_INTERVAL) for zombies that
+    their parent leaves unreaped.
+
+    A zombie seen in one sample may be mid-reap, and under load its parent
+    may not even have run since (runnable, waiting for a CPU): no time limit
+    tells a slow reaper from a broken one.  The order of events does: a
+    zombie seen in a sample, then its parent seen *sleeping* (state S: it
+    has run since the exit woke it with SIGCHLD and gone back to sleep),
+    then the zombie seen again: the parent had its chance and did not reap.
     """
 
     SAMPLE_INTERVAL = 0.2
@@ -509,7 +515,7 @@ class ZombieWatch:
         r.samples += 1
         r.seen += len(zombies)
         for key, p in zombies.items():
-            if key in self._prev:
+            if key in self._prev and self._left_unreaped(p):
                 assert r.persistent is not None
                 r.persistent.append(p)
         self._prev = zombies
@@ -520,6 +526,15 @@ class ZombieWatch:
             if p.ppid == self.c.pid and p.pgid != p.pid:
                 self._adopted.add(p.key)
         r.adopted = len(self._adopted)
+
+    @staticmethod
+    def _left_unreaped(zombie: Proc) -> bool:
+        """Its parent sleeps now, and it is still the same zombie afterwards."""
+        parent = read_stat(zombie.ppid)
+        if parent is None or parent.state != "S":
+            return False
+        again = read_stat(zombie.pid)
+        return again is not None and again.key == zombie.key and again.state == "Z"
 
     def run_for(self, seconds: float) -> ZombieReport:
         end = time.monotonic() + seconds

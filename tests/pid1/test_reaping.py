@@ -2,8 +2,9 @@
 as a child subreaper.
 
 Criterion for "no zombies": corral's process tree is sampled every 200 ms; a
-zombie (state Z) seen in two consecutive samples is a failure (one sighting
-may be a process caught between its exit and corral's reap).
+zombie (state Z) seen in a sample, whose parent is then seen sleeping and
+which is still there after that, is a failure (one sighting may be a process
+caught between its exit and its reap; see harness.ZombieWatch).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from tests.support import wait_for
 
 def _assert_no_lasting_zombies(report: ZombieReport, c: Corral) -> None:
     assert report.persistent == [], (
-        f"{len(report.persistent or [])} zombie sightings persisted across two samples "
-        f"{ZombieWatch.SAMPLE_INTERVAL}s apart (corral pid {c.pid}, mode {c.mode}): "
+        f"{len(report.persistent or [])} zombies stayed unreaped while their parent slept "
+        f"(corral pid {c.pid}, mode {c.mode}): "
         f"{report.persistent[:10] if report.persistent else []}"
     )
 
