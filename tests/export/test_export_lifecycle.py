@@ -336,6 +336,7 @@ def test_runit_lifecycle_files() -> None:
     assert 'if [ "$1" = 0 ]; then exec sv down .; fi' in files["my_app-migrate-1/finish"]
     assert "exit 0" in files["my_app-clock-1/finish"]  # always
     assert "sv -w 30 force-stop" in files["my_app-worker-1/run"]
+    assert "sv -w 13 force-stop" in files["my_app-web-1/run"]  # 12.5 s: sv takes whole seconds
     assert "; FOO=1 celery -A app worker --concurrency 2'\n" in files["my_app-worker-1/run"]
 
 

@@ -31,7 +31,7 @@ import shlex
 from corral.export.model import ExportContext, File, Restart
 from corral.export.plan import Instance, plan
 from corral.export.templates import Templates
-from corral.export.text import seconds
+from corral.export.text import whole_seconds
 from corral.shell import exec_command
 
 EXECUTABLE = 0o755
@@ -85,7 +85,7 @@ def render(ctx: ExportContext) -> list[File]:
             "shell": shlex.quote(ctx.shell),
             "script": shlex.quote(script),
             "exports": "".join(exports),
-            "timeout": seconds(inst.kind.stop_timeout),
+            "timeout": str(whole_seconds(inst.kind.stop_timeout)),  # sv -w: whole seconds
         }
         stop = {
             **common,
