@@ -365,10 +365,11 @@ def test_bad_policies_are_corral_errors(fmt: str, overrides: dict[str, Any], mes
         render(fmt, context(**overrides))
 
 
-def test_a_dependency_cycle_is_an_error() -> None:
+@pytest.mark.parametrize("fmt", ["systemd", "supervisord", "runit", "compose", "kubernetes"])
+def test_a_dependency_cycle_is_an_error(fmt: str) -> None:
     policies = {"web": Policy(after=("worker",)), "worker": Policy(after=("web",))}
-    with pytest.raises(CorralError, match="dependency cycle"):
-        render("supervisord", context(policies=policies))
+    with pytest.raises(CorralError, match="dependency cycle: web -> worker -> web"):
+        render(fmt, context(policies=policies))
 
 
 # -- simple commands and exec --------------------------------------------------------

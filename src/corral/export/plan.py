@@ -18,7 +18,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from corral import formation
+from corral import deps, formation
 from corral.errors import CorralError
 from corral.export.model import ExportContext, Restart
 from corral.specs import RESTART_MODES, Policy, ProbeError, ProbeSpec, ProcessSpec, RestartPolicy
@@ -102,6 +102,11 @@ class Plan:
     def of(self, kind: ProcessType) -> list[Instance]:
         """The instances of one type."""
         return [inst for inst in self.instances if inst.kind is kind]
+
+    def levels(self) -> dict[str, int]:
+        """Start level of each type: 0 without (exported) dependencies, else 1 +
+        its deepest dependency's."""
+        return deps.start_levels({t.name: t.after for t in self.types})
 
 
 def plan(ctx: ExportContext) -> Plan:
@@ -196,24 +201,7 @@ def check_policies(ctx: ExportContext, known: Sequence[str]) -> None:
                 policy.ready.validate()
             except ProbeError as exc:
                 raise CorralError(f"lifecycle: {name}: ready {policy.ready}: {exc}") from None
-
-
-def levels(types: Sequence[ProcessType]) -> dict[str, int]:
-    """Start level of each type: 0 without dependencies, else 1 + its deepest dependency's."""
-    by_name = {t.name: t for t in types}
-    result: dict[str, int] = {}
-
-    def level(name: str, path: tuple[str, ...]) -> int:
-        if name not in result:
-            if name in path:
-                raise CorralError(f"dependency cycle: {' -> '.join((*path, name))}")
-            deps = by_name[name].after
-            result[name] = 1 + max((level(d, (*path, name)) for d in deps), default=-1)
-        return result[name]
-
-    for t in types:
-        level(t.name, ())
-    return result
+    deps.check_cycles({name: policy.after for name, policy in ctx.policies.items()})
 
 
 def dotenv_vars(ctx: ExportContext) -> dict[str, str]:

@@ -32,7 +32,7 @@ import shlex
 from corral.errors import CorralError
 from corral.export.commands import shell_script
 from corral.export.model import ExportContext, File, Restart
-from corral.export.plan import Plan, ProcessType, levels, plan
+from corral.export.plan import Plan, ProcessType, plan
 from corral.export.templates import Templates
 from corral.export.text import whole_seconds
 
@@ -140,7 +140,7 @@ def priorities(exported: Plan) -> dict[str, int]:
     types = exported.types
     if not any(t.after for t in types):
         return {t.name: DEFAULT_PRIORITY for t in types}
-    return {name: 100 * (level + 1) for name, level in levels(types).items()}
+    return {name: 100 * (level + 1) for name, level in exported.levels().items()}
 
 
 def render(ctx: ExportContext) -> list[File]:
