@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 from corral import deps
 from corral.instance import PENDING, RUNNING, Instance, State
+from corral.signals import TERMINATING  # they start group termination
+from corral.signals import name as signame
 from corral.specs import ProcessSpec
 
 DEFAULT_GRACE = 5.0
@@ -38,9 +40,6 @@ EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
 EXIT_OUTPUT_FAILED = 74  # EX_IOERR (sysexits.h): stdout failed (disk full, file too large)
 EXIT_NOT_READY = 1
 EXIT_TIMED_OUT = 124  # as timeout(1)
-
-# Signals that start group termination (a second one: SIGKILL at once).
-TERMINATING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGPWR, int(signal.SIGRTMIN) + 3})
 
 S = State
 
@@ -180,16 +179,6 @@ class Phase(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"  # group termination: stop signals, in order
     KILLING = "killing"  # the overall deadline passed (or a second signal): SIGKILL
-
-
-def signame(signum: int) -> str:
-    rtmin, rtmax = int(signal.SIGRTMIN), int(signal.SIGRTMAX)
-    if rtmin < signum <= rtmax:
-        return f"SIGRTMIN+{signum - rtmin}"
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 # -- the core -----------------------------------------------------------------

@@ -44,7 +44,7 @@ ALLOWED: dict[str, set[str]] = {
         "pump",
         "reactor",
     },
-    "policy": {"instance", "deps", "specs"},
+    "policy": {"instance", "deps", "specs", "signals"},
     "instance": {"specs"},
     "deps": {"errors"},
     "pump": {"reactor"},
