@@ -129,18 +129,31 @@ class Pump:
         before its `stopped` line).  At most a full pipe each: a descendant
         that keeps writing to an inherited pipe must not keep us here."""
         for fd in fds:
-            name, stream = self._pipes[fd]
-            for _ in range(MAX_PIPE_READS):
-                try:
-                    data = os.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    break
-                except OSError:
-                    data = b""
-                if not data:
+            self._empty(fd, MAX_PIPE_READS)
+
+    def _empty(self, fd: int, reads: int | None, final: bool = False) -> None:
+        """Read `fd` until it is empty (at most `reads` chunks), closing it at
+        its end.  `final`: every child is gone; close it when empty too (only
+        a stranger could still hold it) and write out as we go, blocking."""
+        name, stream = self._pipes[fd]
+        while reads is None or reads > 0:
+            if reads is not None:
+                reads -= 1
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                if final:
                     self._close(fd)
-                    break
-                self._feed(name, stream, data)
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close(fd)
+                return
+            self._feed(name, stream, data)
+            if final and self.pending > self.high_water:
+                for writer in self.sink.writers:
+                    writer.finish()
 
     def show_idle_partials(self, now: float) -> None:
         """Partial lines (a prompt, a progress bar) whose stream went silent.
@@ -212,22 +225,7 @@ class Pump:
                 self.reactor.unwatch(writer.fd)
         self._writing.clear()
         for fd in list(self._pipes):
-            name, stream = self._pipes[fd]
-            while fd in self._pipes:
-                try:
-                    data = os.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    self._close(fd)
-                    break
-                except OSError:
-                    data = b""
-                if not data:
-                    self._close(fd)
-                    break
-                self._feed(name, stream, data)
-                if self.pending > self.high_water:
-                    for writer in self.sink.writers:
-                        writer.finish()
+            self._empty(fd, None, final=True)
         self.sink.flush_all()
         for writer in self.sink.writers:
             writer.finish()
