@@ -42,7 +42,19 @@ def main() -> int:
     from corral import cli, signals
 
     signals.early_mask = frozenset(inherited)
-    return cli.main()
+    try:
+        code = cli.main()
+    except signals.Interrupted as stop:  # came between the command's end and here
+        code = 128 + stop.signum
+    # Done: a stop signal from now on must not kill corral by signal and
+    # change its exit code (Python's finalization puts the default action
+    # back for every handler it installed).  Blocked, it dies with us; one
+    # already on its way runs its handler inside this call.
+    import contextlib  # loaded long since: free here, not before the early block
+
+    with contextlib.suppress(signals.Interrupted):
+        _sig.pthread_sigmask(_sig.SIG_BLOCK, signals.TERMINATING)
+    return code
 
 
 def _fill_closed_std_fds() -> None:
