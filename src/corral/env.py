@@ -39,7 +39,7 @@ from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from corral.errors import CorralError, EnvFileError
+from corral.errors import CorralError, EnvFileError, excerpt
 
 DEFAULT_ENV_FILE = ".env"
 MAX_VALUE_BYTES = 128 * 1024  # MAX_ARG_STRLEN: one `KEY=value` string with its NUL
@@ -73,14 +73,6 @@ _ESCAPED = {
     "t": "\t",
     "v": "\v",
 }
-
-
-def excerpt(text: str, limit: int = 60) -> str:
-    """A key quoted for a one-line message, cut to `limit` characters (as
-    `procfile.excerpt`, which the layering keeps this module from importing)."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def _unescape(pattern: re.Pattern[str], text: str) -> str:

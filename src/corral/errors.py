@@ -29,8 +29,21 @@ class ProcfileError(FileLineError):
 
 
 class EnvFileError(FileLineError):
-    """A `.env` line python-dotenv cannot parse."""
+    """A `.env` line that is not `KEY=value` in the dotenv dialect, or a value no
+    process could receive (named by file, line, column and key, never by value)."""
 
 
 class UsageError(CorralError):
     """A bad option value (`-c web`, an unknown process name, ...)."""
+
+
+EXCERPT_LIMIT = 60
+
+
+def excerpt(text: str, limit: int = EXCERPT_LIMIT) -> str:
+    """`text` quoted for a one-line message: repr() escapes control characters
+    and line breaks, and anything past `limit` characters becomes `...`, so a
+    200 KB line (or a secret on it) is never echoed whole."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"

@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from corral.errors import UsageError
-from corral.procfile import Entry, excerpt
+from corral.errors import UsageError, excerpt
+from corral.procfile import Entry
 from corral.specs import Policy, ProbeError, ProcessSpec
 
 DEFAULT_PORT = 5000

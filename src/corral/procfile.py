@@ -21,20 +21,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from corral.errors import CorralError, ProcfileError
+from corral.errors import CorralError, ProcfileError, excerpt
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 # `name: command`; the name part is checked separately for a precise message.
 ENTRY_RE = re.compile(r"^([^:]*):(.*)$")
-EXCERPT_LIMIT = 60
-
-
-def excerpt(text: str, limit: int = EXCERPT_LIMIT) -> str:
-    """`text` quoted for a one-line message: repr() escapes control characters
-    and line breaks, and anything past `limit` characters becomes `...`."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)

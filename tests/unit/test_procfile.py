@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corral.errors import CorralError, ProcfileError
-from corral.procfile import Entry, excerpt, load, parse
+from corral.errors import CorralError, ProcfileError, excerpt
+from corral.procfile import Entry, load, parse
 
 
 def test_entries_in_order_with_comments_blank_lines_and_crlf() -> None:
