@@ -67,11 +67,12 @@ def test_systemd_lifecycle() -> None:
     assert "RestartSec" not in web and "StartLimit" not in web  # no restart table given
     assert lines_of(web, "KillSignal") == ["SIGQUIT"]
     assert lines_of(web, "TimeoutStopSec") == ["12500ms"]
-    assert lines_of(web, "TimeoutStartSec") == ["45"]
+    assert lines_of(web, "TimeoutStartSec") == ["50"]  # the probe's 45 s + the wait's grace
     (post,) = lines_of(web, "ExecStartPost")
-    assert post.startswith('/bin/sh -c "until if command -v curl')
+    assert post.startswith('/bin/sh -c "deadline=$$(($$(date +%%s) + 45))')
+    assert "until { if command -v curl" in post
     assert "http://127.0.0.1:$${PORT}/health?full=1" in post
-    assert post.endswith('\\ndo sleep 0.5; done"')
+    assert post.endswith('\\nsleep 0.5; done"')
 
     worker = units["my_app-worker.1.service"]
     assert lines_of(worker, "After") == ["my_app-db.1.service my_app-release.1.service"]
@@ -91,7 +92,8 @@ def test_systemd_lifecycle() -> None:
     db = units["my_app-db.1.service"]
     assert "After" not in db
     (post,) = lines_of(db, "ExecStartPost")
-    assert post == '/bin/sh -c "until pg_isready -q -p $$PORT\\ndo sleep 1; done"'
+    assert "until { pg_isready -q -p $$PORT\\n} >/dev/null 2>&1" in post
+    assert post.endswith('\\nsleep 1; done"')
     clock = units["my_app-clock.1.service"]
     assert "ExecStartPost" not in clock  # log: probes cannot run outside corral
     assert "# readiness probe log:" in clock

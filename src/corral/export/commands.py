@@ -1,5 +1,6 @@
 """The shell text the exported files run: the `sh -c` script of a process
-and a readiness probe as a check command (exit 0: ready).
+a readiness probe as a check command (exit 0: ready), and the bounded,
+quiet wait loop around such a check that every format runs before a dependant.
 
 Owned apart from the formats: each format then quotes this text for its own
 syntax (`corral.export.systemd` and the others).
@@ -12,6 +13,7 @@ import shlex
 import string
 from collections.abc import Mapping
 
+from corral.export.text import whole_seconds
 from corral.shell import exec_command
 from corral.specs import ProbeSpec
 
@@ -90,3 +92,28 @@ def probe_command(probe: ProbeSpec) -> str | None:
     if probe.kind == "cmd":
         return probe.target
     return None
+
+
+# seconds the supervisor's own start timeout is given beyond the probe's, so that
+# the wait below reports the timeout itself before the supervisor kills it
+WAIT_GRACE = 5
+
+
+def wait_script(check: str, probe: ProbeSpec, what: str) -> str:
+    """A sh loop retrying `check` every `probe.interval` for `probe.timeout` s.
+
+    Failed attempts are silent (their output goes to /dev/null: a probe's
+    traceback every half second would flood the journal); on timeout it
+    writes one line to stderr, naming `what` and the probe kind (not the
+    target, which may carry expanded values), and exits 1.  The check is
+    closed by a newline, not `;`, so a trailing `&` or `#` cannot swallow it.
+    """
+    limit = whole_seconds(probe.timeout)
+    return (
+        f"deadline=$(($(date +%s) + {limit}))\n"
+        f"until {{ {check}\n}} >/dev/null 2>&1\n"
+        f'do if [ "$(date +%s)" -ge "$deadline" ]; then '
+        f"echo {shlex.quote(f'{what}: not ready after {limit}s ({probe.kind} probe)')} >&2; "
+        f"exit 1; fi\n"
+        f"sleep {probe.interval:g}; done"
+    )

@@ -16,18 +16,23 @@ left of its cgroup after `TimeoutStopSec=`; a command that runs under the
 shell (not a simple command, see `corral.shell.simple_command`) gets
 `KillMode=control-group` instead, so the stop signal reaches every process of
 the unit, not only the shell.
+
+A readiness probe becomes an `ExecStartPost=` wait (`commands.wait_script`):
+attempts are silent, a timeout is one journal line and fails the start;
+`TimeoutStartSec=` is the probe's timeout plus `WAIT_GRACE`, a backstop for a
+probe that hangs.
 """
 
 from __future__ import annotations
 
 import re
 
-from corral.export.commands import probe_command
+from corral.export.commands import WAIT_GRACE, probe_command, wait_script
 from corral.export.commands import shell_script as make_script
 from corral.export.model import ExportContext, File
 from corral.export.plan import Instance, ProcessType, plan
 from corral.export.templates import Templates
-from corral.export.text import seconds
+from corral.export.text import seconds, whole_seconds
 from corral.shell import simple_command
 
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9/_.+=,:-]+")
@@ -108,9 +113,10 @@ def service_settings(ctx: ExportContext, t: ProcessType) -> str:
                 "so units after this one wait only for it to start"
             )
         else:
-            loop = f"until {check}\ndo sleep {t.ready.interval:g}; done"
+            loop = wait_script(check, t.ready, t.name)
             lines.append("ExecStartPost=" + exec_line(ctx, loop))
-            lines.append(f"TimeoutStartSec={seconds(t.ready.timeout)}")
+            # the wait reports its own timeout; systemd's is the backstop
+            lines.append(f"TimeoutStartSec={whole_seconds(t.ready.timeout) + WAIT_GRACE}")
     if t.backoff is not None and t.restart != "no":
         lines.append(f"RestartSec={seconds(t.backoff.delay)}")
     if t.stop_signal != "TERM":
