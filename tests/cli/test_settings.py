@@ -16,11 +16,13 @@ from tests.support import TIME, run_corral
 # -- CORRAL_TIMEOUT -----------------------------------------------------------
 
 
-# `stub` survives SIGTERM (only its `sleep` dies of it) and logs it to stub.log;
+# `stub` survives SIGTERM (only its `sleep` dies of it) and logs it to stub.log
+# at once (a trapped signal interrupts `wait`; a foreground `sleep` started
+# just after the signal would delay the trap until it ends);
 # `quick` exits 7 once stub's trap is in place.
 def stubborn(on_term: str = "echo TERM >> stub.log") -> str:
     return (
-        f"stub: trap '{on_term}' TERM; : > stub.ready; while :; do sleep 1; done\n"
+        f"stub: trap '{on_term}' TERM; : > stub.ready; while :; do sleep 30 & wait; done\n"
         "quick: until [ -e stub.ready ]; do sleep 0.02; done; exit 7\n"
     )
 

@@ -176,7 +176,11 @@ def test_signal_during_startup_stops_everything(live, app_dir, mark, signum, cod
 
 # Survives SIGTERM (its sleep dies of it: the group gets the signal) and logs
 # each one it got to stub.log: still alive to log it, so not killed before.
-LOGS_TERM = "stub: trap 'echo TERM >> stub.log' TERM; : > stub.ready; while :; do sleep 1; done\n"
+# The trap runs at once: a trapped signal interrupts `wait` (a foreground
+# `sleep` started just after the signal would delay the trap until it ends).
+LOGS_TERM = (
+    "stub: trap 'echo TERM >> stub.log' TERM; : > stub.ready; while :; do sleep 30 & wait; done\n"
+)
 
 
 def test_child_ignoring_term_gets_sigkill_after_timeout(live, app_dir, mark):
