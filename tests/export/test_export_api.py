@@ -71,8 +71,12 @@ def test_write_creates_location_subdirs_and_modes(tmp_path: Path) -> None:
     write(files, location)
     run = location / "my_app-web-1" / "run"
     assert run.read_text() == by_path(files)["my_app-web-1/run"].content
-    assert stat.S_IMODE(run.stat().st_mode) == 0o755
-    assert stat.S_IMODE((location / "my_app-web-1/env/PORT").stat().st_mode) == 0o644
+    # the hostile .env has values an envdir cannot hold: exported in run, so owner-only
+    assert stat.S_IMODE(run.stat().st_mode) == 0o700
+    assert stat.S_IMODE((location / "my_app-web-1/finish").stat().st_mode) == 0o755
+    # PORT is set by the hostile .env here: a .env value, so owner-only; PS is not
+    assert stat.S_IMODE((location / "my_app-web-1/env/PORT").stat().st_mode) == 0o600
+    assert stat.S_IMODE((location / "my_app-web-1/env/PS").stat().st_mode) == 0o644
     assert (location / "my_app-web-1/env/NEWLINES").read_bytes() == b"line1\0line2\0\0\n"
     # writing again replaces the files and leaves no temporary files behind
     write(files, location)
@@ -246,7 +250,8 @@ def test_runit_layout_and_envdir() -> None:
     dirs = {p.split("/")[0] for p in files}
     assert dirs == {"my_app-web-1", "my_app-clock-1"}  # clock: 1 by default here
     for name in ("run", "finish", "log/run"):
-        assert files[f"my_app-web-1/{name}"].mode == 0o755
+        # run exports the hostile values an envdir cannot hold: owner-only
+        assert files[f"my_app-web-1/{name}"].mode == (0o700 if name == "run" else 0o755)
         assert files[f"my_app-web-1/{name}"].content.startswith("#!/bin/sh\n")
     assert files["my_app-web-1/env/PORT"].content == "5000\n"
     assert files["my_app-web-1/env/PS"].content == "web.1\n"

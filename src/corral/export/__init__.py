@@ -159,7 +159,10 @@ def write(files: Sequence[File], location: Path) -> None:
     """Write `files` under `location`, creating it and sub-directories as needed.
 
     Existing files of the same names are replaced (atomically, file by file);
-    other files in `location` are left alone.  Any failure of the file system
+    other files in `location` are left alone.  Each file gets exactly its
+    `File.mode`, whatever the umask: owner-only (`model.PRIVATE`) for a file
+    that carries `.env` values, and it is created owner-only before any byte
+    is written.  Any failure of the file system
     (no permission, a full disk) is one `CorralError` naming the path.
     """
     try:
@@ -180,7 +183,12 @@ def _write(files: Sequence[File], location: Path) -> None:
         tmp = path.with_name(f".{path.name}.corral-tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            # created owner-only, so a secret is never readable, not even
+            # before the chmod; then exactly the file's mode, whatever the umask
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "w", encoding="utf-8", newline="") as handle:
                 handle.write(file.content)
             os.chmod(tmp, file.mode)
             os.replace(tmp, path)

@@ -15,7 +15,7 @@ docstring).  A type missing from `policies` gets the default `Policy()`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
@@ -76,4 +76,14 @@ class File:
 
     path: str  # relative to LOCATION, may contain sub-directories (runit)
     content: str
-    mode: int = 0o644
+    mode: int = 0o644  # a file carrying .env values gets PRIVATE (PRIVATE_EXECUTABLE)
+
+
+# modes of the files that carry .env values: owner only, whatever the umask
+PRIVATE = 0o600
+PRIVATE_EXECUTABLE = 0o700
+
+
+def carries_env(ctx: ExportContext, keys: Iterable[str]) -> bool:
+    """Whether a file holding these environment keys holds a `.env` value."""
+    return any(key in ctx.env for key in keys)

@@ -28,7 +28,14 @@ from __future__ import annotations
 
 import shlex
 
-from corral.export.model import ExportContext, File, Restart
+from corral.export.model import (
+    PRIVATE,
+    PRIVATE_EXECUTABLE,
+    ExportContext,
+    File,
+    Restart,
+    carries_env,
+)
 from corral.export.plan import Instance, plan
 from corral.export.templates import Templates
 from corral.export.text import whole_seconds
@@ -76,7 +83,8 @@ def render(ctx: ExportContext) -> list[File]:
             if content is None:
                 exports.append(f"export {key}={shlex.quote(value)}\n")
             else:
-                env_files.append(File(f"{base}/env/{key}", content))
+                mode = PRIVATE if key in ctx.env else File.mode
+                env_files.append(File(f"{base}/env/{key}", content, mode))
         root = shlex.quote(str(ctx.app_root))
         script = f"cd {root} || exit 111; {exec_command(inst.kind.command)}"
         run = {
@@ -100,7 +108,9 @@ def render(ctx: ExportContext) -> list[File]:
             "user": shlex.quote(ctx.user),
             "logdir": shlex.quote(f"{log_dir}/{inst.kind.name}-{inst.num}"),
         }
-        files.append(File(f"{base}/run", templates.render("runit.run", run), EXECUTABLE))
+        exported_keys = [key for key in inst.env if envdir_content(inst.env[key]) is None]
+        run_mode = PRIVATE_EXECUTABLE if carries_env(ctx, exported_keys) else EXECUTABLE
+        files.append(File(f"{base}/run", templates.render("runit.run", run), run_mode))
         files.append(File(f"{base}/finish", templates.render("runit.finish", finish), EXECUTABLE))
         for name, values in (("t", stop), ("k", kill)):
             text = templates.render("runit.control", values)

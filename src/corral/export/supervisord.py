@@ -31,7 +31,7 @@ import shlex
 
 from corral.errors import CorralError
 from corral.export.commands import shell_script
-from corral.export.model import ExportContext, File, Restart
+from corral.export.model import PRIVATE, ExportContext, File, Restart
 from corral.export.plan import Plan, ProcessType, plan
 from corral.export.templates import Templates
 from corral.export.text import whole_seconds
@@ -194,4 +194,5 @@ def render(ctx: ExportContext) -> list[File]:
         f"; Include it from supervisord.conf: [include] files = /path/to/{ctx.app}.conf\n"
         f"; Control it as a group: supervisorctl start|stop|restart {ctx.app}:*\n"
     )
-    return [File(f"{ctx.app}.conf", header + "\n" + "\n".join(sections))]
+    mode = PRIVATE if ctx.env and programs else File.mode  # environment= holds the values
+    return [File(f"{ctx.app}.conf", header + "\n" + "\n".join(sections), mode)]

@@ -29,7 +29,7 @@ import re
 
 from corral.export.commands import WAIT_GRACE, probe_command, wait_script
 from corral.export.commands import shell_script as make_script
-from corral.export.model import ExportContext, File
+from corral.export.model import PRIVATE, ExportContext, File, carries_env
 from corral.export.plan import Instance, ProcessType, plan
 from corral.export.templates import Templates
 from corral.export.text import seconds, whole_seconds
@@ -152,7 +152,8 @@ def render(ctx: ExportContext) -> list[File]:
             "unit_settings": unit_settings(ctx, t, unit_names),
             "service_settings": service_settings(ctx, t),
         }
-        units.append(File(unit, templates.render("systemd.service", values)))
+        mode = PRIVATE if carries_env(ctx, inst.env) else File.mode  # Environment= lines
+        units.append(File(unit, templates.render("systemd.service", values), mode))
     wants = " ".join(f.path for f in units)
     values = {"app": ctx.app, "target": target, "wants": wants}
     target_file = File(target, templates.render("systemd.target", values))
